@@ -1,0 +1,15 @@
+#!/bin/bash
+# Runs one libFuzzer target for SECONDS, on a scratch copy of its corpus so
+# the seeds in the repository stay as they are.
+# Usage: fuzz/run.sh TARGET SECONDS [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:?target}
+seconds=${2:-60}
+build=${3:-build-fuzz}
+work=fuzz/corpus-work/$target
+mkdir -p "$work" "fuzz/corpus/$target"
+cp -n fuzz/corpus/"$target"/* "$work"/ 2>/dev/null || true
+echo "fuzz: $target for ${seconds}s"
+"$build/$target" -max_total_time="$seconds" -print_final_stats=0 \
+	-close_fd_mask=3 "$work" 2>&1 | tail -3

@@ -1,0 +1,17 @@
+/*
+ * cmd: the subcommands of the mxgate binary, one src/cmd_NAME.c each.
+ *
+ * Each takes the arguments after "mxgate" (argv[0] is the command name) and
+ * returns the process exit status: 0 done, 1 a runtime failure, 2 bad usage
+ * or bad configuration.
+ */
+#ifndef MXGATE_CMD_H
+#define MXGATE_CMD_H
+
+int cmd_serve(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+int cmd_spf(int argc, char **argv);
+int cmd_dkim(int argc, char **argv);
+int cmd_ptr(int argc, char **argv);
+
+#endif
