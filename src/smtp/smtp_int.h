@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "base/span.h"
+#include "smtp/smtp.h"
 
 /* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
 #define SMTP_LINE_MAX 512
@@ -133,5 +134,143 @@ size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t len,
  */
 int smtp_proxy_parse(const char *p, size_t len, struct sockaddr_storage *src,
     socklen_t *srclen, size_t *consumed);
+
+
+/* ---- limits.c: connections per IPv4 address, IPv6 /64 and /48 ---- */
+
+/* The /48 holds many /64s of one site: a looser cap, this many times the
+ * per-address one. */
+#define SMTP_LIMIT_48_FACTOR 8
+
+struct smtp_limits;
+
+struct smtp_limits *smtp_limits_new(unsigned per_ip);
+void smtp_limits_free(struct smtp_limits *l);
+/* Counts a connection from sa; false (nothing counted) when over a cap.
+ * sa must be AF_INET or AF_INET6 (IPv4-mapped already unmapped). */
+bool smtp_limits_acquire(struct smtp_limits *l, const struct sockaddr *sa);
+void smtp_limits_release(struct smtp_limits *l, const struct sockaddr *sa);
+
+/* ---- the server and its sessions ---- */
+
+struct bufferevent;
+struct event;
+struct evconnlistener;
+struct ssl_ctx_st;
+struct spool_msg;
+
+/* Session states: bits, so the command table can list several. */
+enum smtp_state {
+	ST_PROXY = 1 << 0,   /* waiting for the PROXY header */
+	ST_GREET = 1 << 1,   /* banner sent, no EHLO/HELO yet */
+	ST_READY = 1 << 2,   /* EHLO/HELO done, no transaction */
+	ST_MAIL = 1 << 3,    /* MAIL accepted */
+	ST_RCPT = 1 << 4,    /* at least one RCPT accepted */
+	ST_DATA = 1 << 5,    /* reading the message */
+	ST_CLOSING = 1 << 6, /* last reply sent, closing when flushed */
+};
+
+struct smtp_server {
+	struct event_base *base;
+	const struct config *conf;
+	struct spool *spool;
+	struct ssl_ctx_st *tls; /* NULL: no STARTTLS */
+	struct evconnlistener **listeners;
+	void **listener_args; /* each listener's callback argument */
+	size_t listener_count;
+	struct smtp_limits *limits;
+	struct smtp_session *sessions; /* all live sessions, for shutdown */
+	unsigned session_count;
+	uint64_t next_id;
+	uint32_t id_base;
+	bool shutting_down;
+	smtp_drained_cb *drained;
+	void *drained_arg;
+	struct event *drained_ev;
+};
+
+struct smtp_txn {
+	/* without <>; "" for <>; room for a quoted local part */
+	char from[SMTP_LOCAL_MAX + SMTP_DOMAIN_MAX + 4];
+	struct smtp_mail_params params;
+	char *rcpts[SMTP_RCPT_MAX];
+	size_t rcpt_count;
+	struct spool_msg *msg;
+	int write_err;    /* first spool_msg_write() error */
+	bool too_big;     /* over max_message_size: nothing kept */
+	bool committing;  /* commit in flight: the session is parked */
+	struct smtp_data data;
+	char *dbuf;       /* DATA reader output, SMTP_DATA_CHUNK + 1 */
+};
+
+struct smtp_session {
+	struct smtp_server *srv;
+	struct smtp_session *prev, *next;
+	char id[24];
+	struct bufferevent *bev;
+	int fd;
+	const char *listener; /* its text, for logs */
+	struct sockaddr_storage peer; /* the client (PROXY applied, unmapped) */
+	char ip[64];        /* RFC 5952 / dotted text */
+	unsigned port;
+	bool counted;       /* holds a slot in srv->limits */
+	unsigned state;
+	bool parked;        /* waiting for a callback: input stays buffered */
+	bool processing;    /* inside session_process(): no re-entry */
+	bool skip_line;     /* resyncing after an over-long line */
+	bool esmtp;
+	char helo[SMTP_DOMAIN_MAX + 1];
+	bool tls;
+	char tls_version[16];
+	char tls_cipher[64];
+	unsigned msgs;
+	const char *close_reason;
+	struct event *close_ev; /* closes from the loop when nothing to write */
+	struct smtp_txn txn;
+};
+
+/* Read in big pieces: fewer syscalls per message. */
+#define SMTP_READ_MAX (64 * 1024)
+#define SMTP_DATA_CHUNK (64 * 1024)
+
+/* server.c */
+/* A session was freed: the last one ends a shutdown. */
+void smtp_server_session_gone(struct smtp_server *srv);
+
+/* session.c: I/O, state, parking, replies, closing */
+struct smtp_session *session_new(struct smtp_server *srv, int fd,
+    const struct sockaddr *sa, socklen_t salen, bool proxy,
+    const char *listener);
+void session_set_state(struct smtp_session *s, unsigned state);
+void smtp_reply(struct smtp_session *s, int code, const char *enh,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* One line of a multi-line reply (more = not the last). */
+void smtp_reply_line(struct smtp_session *s, int code, bool more,
+    const char *text);
+/* Stops reading commands until session_resume(); input stays buffered. */
+void session_park(struct smtp_session *s);
+void session_resume(struct smtp_session *s);
+/* After the reply just queued: close once it has been written. */
+void session_close_after_reply(struct smtp_session *s, const char *reason);
+void session_txn_reset(struct smtp_session *s);
+/* Called when a transaction has ended (replied): shutdown may close. */
+void session_txn_done(struct smtp_session *s);
+void session_start_tls(struct smtp_session *s);
+void session_shutdown(struct smtp_session *s);
+
+/* commands.c */
+void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
+void smtp_data_input(struct smtp_session *s);
+void smtp_banner(struct smtp_session *s);
+
+/* tls.c */
+struct ssl_ctx_st *smtp_tls_ctx_new(const char *cert, const char *key,
+    char *err, size_t errsz);
+void smtp_tls_ctx_free(struct ssl_ctx_st *ctx);
+
+/* received.c: the Received: field for a message (RFC 5321 4.4). */
+struct buf;
+void smtp_received(struct buf *out, const struct smtp_session *s,
+    const char *queue_id);
 
 #endif
