@@ -93,7 +93,9 @@ listen_one(struct smtp_server *srv, const struct conf_listen *li,
 	/* V6ONLY: "[::]:25" and "0.0.0.0:25" can both be listed. */
 	l = evconnlistener_new_bind(srv->base, on_accept, ctx,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	    LEV_OPT_REUSEABLE | LEV_OPT_BIND_IPV6ONLY, 1024,
+	    LEV_OPT_REUSEABLE | LEV_OPT_DISABLED |
+	    (li->addr.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+	    1024,
 	    (const struct sockaddr *)&li->addr, (int)li->addrlen);
 	if (!l) {
 		snprintf(err, errsz, "listen %s: %s", li->text,
@@ -111,14 +113,13 @@ listen_one(struct smtp_server *srv, const struct conf_listen *li,
 
 struct smtp_server *
 smtp_server_new(struct event_base *base, const struct config *conf,
-    struct spool *spool, char *err, size_t errsz)
+    char *err, size_t errsz)
 {
 	struct smtp_server *srv = xcalloc(1, sizeof *srv);
 	size_t i;
 
 	srv->base = base;
 	srv->conf = conf;
-	srv->spool = spool;
 	srv->id_base = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 	srv->limits = smtp_limits_new(conf->max_connections_per_ip);
 	if (conf->tls_certificate) {
@@ -145,6 +146,16 @@ smtp_server_new(struct event_base *base, const struct config *conf,
 		}
 	}
 	return srv;
+}
+
+void
+smtp_server_start(struct smtp_server *srv, struct spool *spool)
+{
+	size_t i;
+
+	srv->spool = spool;
+	for (i = 0; i < srv->listener_count; i++)
+		evconnlistener_enable(srv->listeners[i]);
 }
 
 static void

@@ -1,9 +1,11 @@
 /*
  * smtp: the inbound SMTP server (RFC 5321) on one libevent loop.
  *
- * smtp_server_new() binds every listener of the configuration (so that the
- * caller can drop privileges afterwards) and loads the TLS certificate when
- * one is configured; nothing is accepted until the loop runs. Each
+ * smtp_server_new() binds every listener of the configuration and loads the
+ * TLS certificate when one is configured, so that the caller can drop
+ * privileges afterwards; nothing is accepted until smtp_server_start()
+ * hands it the spool (opened after the privilege drop, so its files belong
+ * to the unprivileged user). Each
  * connection is a session: PROXY header (listeners marked "proxy"),
  * connection limits, the command state machine, STARTTLS, and DATA streamed
  * into the spool. A message gets "250 ... queued as ID" only from the
@@ -28,8 +30,9 @@ struct spool;
 
 /* NULL on failure (a port in use, a bad certificate) with a reason in err. */
 struct smtp_server *smtp_server_new(struct event_base *base,
-    const struct config *conf, struct spool *spool, char *err,
-    size_t errsz);
+    const struct config *conf, char *err, size_t errsz);
+/* Starts accepting connections; their messages go into spool. */
+void smtp_server_start(struct smtp_server *srv, struct spool *spool);
 
 typedef void smtp_drained_cb(void *arg);
 /* Calls done (from the loop, exactly once) when the last session is gone. */
