@@ -404,6 +404,21 @@ on_read(struct bufferevent *bev, void *arg)
 	session_process(s);
 }
 
+/*
+ * One best-effort, non-blocking write of what the socket bufferevent below
+ * a TLS filter still holds (our last reply, encrypted): the filter is about
+ * to be freed and would drop it. A socket bufferevent keeps the start of
+ * its output frozen for its own writer; it is going away, so thaw it.
+ */
+static void
+flush_underlying(struct smtp_session *s, struct bufferevent *under)
+{
+	struct evbuffer *out = bufferevent_get_output(under);
+
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, s->fd);
+}
+
 static void
 on_write(struct bufferevent *bev, void *arg)
 {
@@ -416,8 +431,11 @@ on_write(struct bufferevent *bev, void *arg)
 	/* Under TLS the last reply may still sit, encrypted, in the socket
 	 * bufferevent below the filter: push it out before closing. */
 	under = bufferevent_get_underlying(bev);
-	if (under)
-		evbuffer_write(bufferevent_get_output(under), s->fd);
+	if (under) {
+		/* close_notify goes out with it (RFC 8446 6.1). */
+		SSL_shutdown(bufferevent_openssl_get_ssl(bev));
+		flush_underlying(s, under);
+	}
 	session_free(s);
 }
 
