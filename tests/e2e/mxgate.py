@@ -37,7 +37,8 @@ V6_CLIENT = "2001:db8:1::2"
 
 
 def binary():
-    return os.environ.get("MXGATE_BIN") or str(REPO / "build" / "mxgate")
+    return os.path.abspath(os.environ.get("MXGATE_BIN") or
+                           REPO / "build" / "mxgate")
 
 
 def ensure_v6(*addrs):
