@@ -170,6 +170,8 @@ smtp_proxy_parse(const char *p, size_t len, struct sockaddr_storage *src,
 {
 	size_t n = len < sizeof v2_sig ? len : sizeof v2_sig;
 
+	if (len == 0)
+		return SMTP_PROXY_MORE;
 	if (memcmp(p, v2_sig, n) == 0)
 		return n < sizeof v2_sig ? SMTP_PROXY_MORE :
 		    parse_v2((const unsigned char *)p, len, src, srclen,

@@ -101,7 +101,8 @@ v2(unsigned char *out, unsigned char ver_cmd, unsigned char fam,
 	out[13] = fam;
 	out[14] = (unsigned char)(blen >> 8);
 	out[15] = (unsigned char)blen;
-	memcpy(out + 16, body, blen);
+	if (blen)
+		memcpy(out + 16, body, blen);
 	return 16 + blen;
 }
 
