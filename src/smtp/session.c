@@ -148,6 +148,7 @@ session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	set_timeout(s, srv->conf->timeout_command_s);
 
@@ -259,10 +260,12 @@ session_txn_done(struct smtp_session *s)
 void
 session_park(struct smtp_session *s)
 {
+	/*
+	 * Reading goes on (no epoll_ctl per park) but nothing is processed;
+	 * the input high-water mark bounds what a client that keeps sending
+	 * can make us buffer. EOF is still noticed.
+	 */
 	s->parked = true;
-	/* Stop reading: the loop is not spinning on us, and a client that
-	 * keeps sending fills its own socket buffer, not our memory. */
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 static void session_process(struct smtp_session *s);
@@ -273,8 +276,6 @@ session_resume(struct smtp_session *s)
 	s->parked = false;
 	if (s->state == ST_CLOSING)
 		return;
-	bufferevent_enable(s->bev, EV_READ);
-	set_timeout(s, s->srv->conf->timeout_command_s);
 	session_process(s);
 }
 
@@ -512,6 +513,7 @@ session_start_tls(struct smtp_session *s)
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	s->bev = tls;
 	bufferevent_setcb(tls, on_read, on_write, on_event, s);
+	bufferevent_setwatermark(tls, EV_READ, 0, SMTP_INPUT_MAX);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	set_timeout(s, s->srv->conf->timeout_command_s);
 	/* RFC 3207 4.2: the client must start over with EHLO. */

@@ -232,6 +232,8 @@ struct smtp_session {
 /* Read in big pieces: fewer syscalls per message. */
 #define SMTP_READ_MAX (64 * 1024)
 #define SMTP_DATA_CHUNK (64 * 1024)
+/* Input buffered per session at most (pipelined or while parked). */
+#define SMTP_INPUT_MAX (256 * 1024)
 
 /* server.c */
 /* A session was freed: the last one ends a shutdown. */
