@@ -207,8 +207,8 @@ test_bad_names(void **state)
 	struct fix *f = *state;
 	static const char *const bad[] = {
 		"", ".", "..", "a..b", ".a", "a b", "a\\.b", "a\tb",
-		"x23456789012345678901234567890123456789012345678901234567890"
-		"1234.test",
+		("x2345678901234567890123456789012345678901234567890123456789"
+		"01234.test"),
 	};
 	char longname[300];
 	struct got g = { 0 };
