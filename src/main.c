@@ -12,7 +12,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
-	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] IP" },
+	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] [--trust-anchor FILE] IP" },
 	{ NULL, NULL, NULL },
 };
 
