@@ -320,6 +320,8 @@ test_load_errors(void **state)
 		{ "a.test TXT \"x\" junk\n", -1 },
 		{ "a.test TXT \"\\25\"\n", -1 },
 		{ "a.test TIMEOUT now\n", -1 },
+		{ "a.test 300 300 A 192.0.2.1\n", -1 },
+		{ "a.test IN IN A 192.0.2.1\n", -1 },
 		{ "a.test MX 70000 mx.test\n", -1 },
 		{ "a.test PTR bad..name\n", -1 },
 		{ "; ok\n\na.test CNAME b.test\nc.test\n", -4 },
