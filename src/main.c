@@ -14,7 +14,7 @@ static const struct command {
 } commands[] = {
 	{ "serve", cmd_serve, "serve [-c FILE] [-d]" },
 	{ "check-config", cmd_check_config, "check-config -c FILE" },
-	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] IP" },
+	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] [--trust-anchor FILE] IP" },
 	{ NULL, NULL, NULL },
 };
 
