@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/span.h"
+#include "dns/dns.h"
 #include "spf/spf.h"
 
 /* RFC 7208 4.6.4: terms that cause DNS queries, per evaluation. */
@@ -53,6 +54,7 @@ enum spf_macro_ctx {
 };
 
 struct spf_term {
+	struct span text;       /* the whole term, for traces and problems */
 	struct span spec;       /* domain-spec; len 0: use <domain> */
 	unsigned char addr[16]; /* ip4 (4 bytes used) and ip6 */
 	uint8_t mech;           /* enum spf_mech */
@@ -103,5 +105,48 @@ struct spf_macro_env {
  */
 int spf_macro_expand(const char *p, size_t len, const struct spf_macro_env *env,
     enum spf_macro_ctx ctx, char *out, size_t outsz);
+
+/*
+ * The cache of fetched records (spf_cache.c), keyed by the lower-case name
+ * without a trailing dot. An entry is what a TXT answer meant for SPF: a
+ * parsed record, no SPF record, or a permanent error. Entries are
+ * reference counted: a check holds the entries of the records it is
+ * walking, so eviction or expiry never frees a record in use.
+ */
+enum spf_entry_kind {
+	SPF_E_RECORD, /* one SPF record, parsed into rec */
+	SPF_E_NONE,   /* TXT records, but none is SPF (RFC 7208 4.5) */
+	SPF_E_ERROR,  /* several SPF records, or a syntax error: permerror */
+};
+
+struct spf_entry {
+	struct spf_entry *hnext, *older, *newer;
+	unsigned refs;
+	bool cached;
+	enum spf_entry_kind kind;
+	long long expires; /* seconds, on the clock given to the cache */
+	const char *problem; /* static text for SPF_E_ERROR */
+	char *text;         /* the SPF record, owned; rec points into it */
+	struct spf_record rec;
+	char name[];
+};
+
+struct spf_cache;
+
+/* max 0: nothing is kept, every lookup misses. */
+struct spf_cache *spf_cache_new(size_t max);
+void spf_cache_free(struct spf_cache *c);
+/* The live entry for name with a reference taken, or NULL. */
+struct spf_entry *spf_cache_get(struct spf_cache *c, const char *name,
+    long long now);
+/*
+ * Makes the entry for a DNS_OK TXT answer (selects the SPF record, parses
+ * it) and keeps it for the answer's TTL. Returns it with a reference taken.
+ */
+struct spf_entry *spf_cache_put(struct spf_cache *c, const char *name,
+    const struct dns_answer *a, long long now);
+void spf_entry_unref(struct spf_entry *e);
+void spf_cache_counts(const struct spf_cache *c, unsigned long *hits,
+    unsigned long *misses, unsigned long *entries);
 
 #endif

@@ -164,6 +164,7 @@ parse_mechanism(struct spf_record *rec, struct span term)
 		return ERR_LIMIT;
 	t = &rec->term[rec->n];
 	memset(t, 0, sizeof(*t));
+	t->text = term;
 	t->result = SPF_PASS;
 	t->cidr4 = 32;
 	t->cidr6 = 128;
