@@ -1014,7 +1014,10 @@ on_answer(void *arg, const struct dns_answer *a)
 static bool
 set_client(struct spf_check *c, const struct sockaddr *sa)
 {
-	static const char hex[] = "0123456789abcdef";
+	/* Upper-case nibbles, as the openspf suite expects in explanations
+	 * (test v-macro-ip6); names compare without case, so queries are the
+	 * same either way. */
+	static const char hex[] = "0123456789ABCDEF";
 	const struct sockaddr_in6 *s6;
 	size_t i, o = 0;
 
