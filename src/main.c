@@ -12,6 +12,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
+	{ "spf", cmd_spf, "spf [--dns HOST:PORT] [--trace] IP SENDER [HELO]" },
 	{ NULL, NULL, NULL },
 };
 

@@ -1165,8 +1165,8 @@ spf_new(struct event_base *base, struct dns *dns,
 	spf->receiver = xstrdup(opt->receiver ? opt->receiver : "unknown");
 	spf->trace = opt->trace;
 	spf->trace_arg = opt->trace_arg;
-	spf->cache = spf_cache_new(opt->cache_size ? opt->cache_size :
-	    SPF_CACHE_DEFAULT);
+	spf->cache = spf_cache_new(opt->no_cache ? 0 : opt->cache_size ?
+	    opt->cache_size : SPF_CACHE_DEFAULT);
 	return spf;
 }
 

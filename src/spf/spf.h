@@ -22,6 +22,7 @@
 #ifndef MXGATE_SPF_SPF_H
 #define MXGATE_SPF_SPF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -75,6 +76,8 @@ struct spf_options {
 	const char *receiver;
 	/* Parsed records kept; 0 means the default (10000). */
 	size_t cache_size;
+	/* Keep no parsed records at all (benchmarks of the cold path). */
+	bool no_cache;
 	/* Optional sink for a trace of every term, query and counter. */
 	spf_trace_cb *trace;
 	void *trace_arg;
