@@ -13,6 +13,7 @@ static const struct command {
 	const char *usage;
 } commands[] = {
 	{ "spf", cmd_spf, "spf [--dns HOST:PORT] [--trace] IP SENDER [HELO]" },
+	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] IP" },
 	{ NULL, NULL, NULL },
 };
 

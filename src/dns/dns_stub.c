@@ -1,8 +1,8 @@
 /*
  * dns_stub.c: a resolver that answers from records a test puts in.
  *
- * Answers are computed when they are delivered, from an event made active
- * by dns_query(), so callers see the same order of events as with a real
+ * Answers are computed when they are delivered, from a zero timeout set by
+ * dns_query(), so callers see the same order of events as with a real
  * resolver: never a callback from inside dns_query().
  */
 #include "dns/dns_int.h"
@@ -531,21 +531,25 @@ stub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
 {
 	struct stub *s = (struct stub *)dns;
 	struct stub_query *q = xcalloc(1, sizeof(*q));
+	static const struct timeval zero = { 0, 0 };
 
 	q->q.dns = dns;
 	q->q.cb = cb;
 	q->q.arg = arg;
 	q->type = type;
 	memcpy(q->name, name, strlen(name) + 1);
-	q->ev = event_new(dns->base, -1, 0, stub_deliver, q);
+	/* A zero timeout, not event_active(): answers to queries started
+	 * from a callback come in the next loop round, one "round trip"
+	 * per round, so a test can act between two of them. */
+	q->ev = evtimer_new(dns->base, stub_deliver, q);
 	if (q->ev == NULL)
-		fatal("dns: event_new failed");
+		fatal("dns: evtimer_new failed");
 	q->next = s->pending;
 	if (s->pending != NULL)
 		s->pending->prev = q;
 	s->pending = q;
 	s->queries++;
-	event_active(q->ev, 0, 1);
+	evtimer_add(q->ev, &zero);
 	return &q->q;
 }
 
