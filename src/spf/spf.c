@@ -35,6 +35,7 @@ struct spf {
 	struct event_base *base;
 	struct dns *dns;
 	struct spf_cache *cache;
+	bool caching;
 	unsigned max_void;
 	char *default_exp;
 	char *receiver;
@@ -236,10 +237,20 @@ type_str(enum dns_type t)
 
 static void on_answer(void *arg, const struct dns_answer *a);
 
-/* Starts a query; false when the name cannot be asked for (no query). */
-static bool
+enum ask {
+	ASK_BAD,  /* the name cannot be asked for: no query */
+	ASK_WAIT, /* a query is in flight */
+	ASK_DONE, /* answered from the cache: its handler has already run */
+};
+
+static void dispatch(struct spf_check *c, enum wait w,
+    const struct dns_answer *a);
+
+/* Looks a name up: in the cache (not TXT, see fetch_record), or in DNS. */
+static enum ask
 ask(struct spf_check *c, const char *name, enum dns_type type, enum wait w)
 {
+	struct spf_entry *e;
 	size_t n = strlen(name);
 
 	if (n > SPF_NAME_MAX)
@@ -247,13 +258,22 @@ ask(struct spf_check *c, const char *name, enum dns_type type, enum wait w)
 	memcpy(c->qname, name, n);
 	c->qname[n] = '\0';
 	c->qtype = type;
+	if (type != DNS_T_TXT && (e = spf_cache_get(c->spf->cache, type,
+	    c->qname, now_s(c->spf))) != NULL) {
+		trace(c, "dns %s %s -> %zu record%s (cached)", type_str(type),
+		    c->qname, e->answer.count, e->answer.count == 1 ? "" :
+		    "s");
+		dispatch(c, w, &e->answer);
+		spf_entry_unref(e);
+		return ASK_DONE;
+	}
 	c->q = dns_query(c->spf->dns, name, type, on_answer, c);
 	if (c->q == NULL) {
 		trace(c, "dns %s %s -> not a valid name", type_str(type), name);
-		return false;
+		return ASK_BAD;
 	}
 	c->wait = w;
-	return true;
+	return ASK_WAIT;
 }
 
 /* RFC 7208 4.6.4: a limit on queries that answered nothing. */
@@ -390,7 +410,7 @@ start_ptr(struct spf_check *c)
 
 	reverse_name(c, name, sizeof(name));
 	c->nnames = c->ni = c->nvalid = 0;
-	return ask(c, name, DNS_T_PTR, W_PTR);
+	return ask(c, name, DNS_T_PTR, W_PTR) != ASK_BAD;
 }
 
 /* Picks %{p} among the validated names (names[0..nnames)). */
@@ -443,7 +463,8 @@ fetch_record(struct spf_check *c)
 {
 	struct frame *f = top(c);
 
-	f->e = spf_cache_get(c->spf->cache, f->domain, now_s(c->spf));
+	f->e = spf_cache_get(c->spf->cache, DNS_T_TXT, f->domain,
+	    now_s(c->spf));
 	if (f->e != NULL) {
 		trace(c, "record %s (cached): %s", f->domain,
 		    f->e->kind == SPF_E_RECORD ? f->e->text :
@@ -452,7 +473,7 @@ fetch_record(struct spf_check *c)
 		record_usable(c);
 		return;
 	}
-	if (!ask(c, f->domain, DNS_T_TXT, W_RECORD))
+	if (ask(c, f->domain, DNS_T_TXT, W_RECORD) == ASK_BAD)
 		finish(c, f->kind == FRAME_TOP ? SPF_NONE : SPF_PERMERROR,
 		    "invalid domain %s", f->domain);
 }
@@ -489,7 +510,8 @@ record_answer(struct spf_check *c, const struct dns_answer *a)
 		record_missing(c, status_str(a->status));
 		return;
 	}
-	f->e = spf_cache_put(c->spf->cache, f->domain, a, now_s(c->spf));
+	f->e = spf_cache_put(c->spf->cache, DNS_T_TXT, f->domain, a,
+	    now_s(c->spf));
 	trace(c, "record %s: %s", f->domain,
 	    f->e->kind == SPF_E_RECORD ? f->e->text :
 	    f->e->kind == SPF_E_NONE ? "no SPF record" : f->e->problem);
@@ -561,7 +583,7 @@ start_exp(struct spf_check *c)
 	if (need_p(c, rec->exp_flags))
 		return;
 	if (!expand_target(c, rec->exp) ||
-	    !ask(c, c->target, DNS_T_TXT, W_EXP)) {
+	    ask(c, c->target, DNS_T_TXT, W_EXP) == ASK_BAD) {
 		default_exp(c);
 		return;
 	}
@@ -709,14 +731,14 @@ eval_term(struct spf_check *c, const struct spf_term *t)
 			start_ptr(c);
 		return;
 	case SPF_M_A:
-		ok = ok && ask(c, c->target, addr_type(c), W_ADDR);
+		ok = ok && ask(c, c->target, addr_type(c), W_ADDR) != ASK_BAD;
 		break;
 	case SPF_M_MX:
-		ok = ok && ask(c, c->target, DNS_T_MX, W_MX);
+		ok = ok && ask(c, c->target, DNS_T_MX, W_MX) != ASK_BAD;
 		break;
 	case SPF_M_EXISTS:
 		/* RFC 7208 5.7: always an A query, whatever the client. */
-		ok = ok && ask(c, c->target, DNS_T_A, W_EXISTS);
+		ok = ok && ask(c, c->target, DNS_T_A, W_EXISTS) != ASK_BAD;
 		break;
 	}
 	if (!ok) {
@@ -778,8 +800,8 @@ next_name(struct spf_check *c, enum wait w)
 			c->ni++;
 			continue;
 		}
-		if (ask(c, name, addr_type(c), w))
-			return;
+		if (ask(c, name, addr_type(c), w) != ASK_BAD)
+			return; /* waiting, or answered from the cache */
 		c->ni++;
 	}
 	if (w == W_PTR_ADDR && c->p_fetch) {
@@ -965,22 +987,8 @@ check_run(struct spf_check *c)
 }
 
 static void
-on_answer(void *arg, const struct dns_answer *a)
+dispatch(struct spf_check *c, enum wait w, const struct dns_answer *a)
 {
-	struct spf_check *c = arg;
-	enum wait w = c->wait;
-
-	c->q = NULL;
-	c->wait = W_NONE;
-	if (c->spf->trace != NULL) {
-		if (a->status == DNS_OK)
-			trace(c, "dns %s %s -> %zu record%s", type_str(c->qtype),
-			    c->qname, a->count, a->count == 1 ? "" : "s");
-		else
-			trace(c, "dns %s %s -> %s%s%s", type_str(c->qtype),
-			    c->qname, status_str(a->status),
-			    a->why ? " " : "", a->why ? a->why : "");
-	}
 	switch (w) {
 	case W_RECORD:
 		record_answer(c, a);
@@ -1005,6 +1013,31 @@ on_answer(void *arg, const struct dns_answer *a)
 	case W_NONE:
 		fatal("spf: answer without a query");
 	}
+}
+
+static void
+on_answer(void *arg, const struct dns_answer *a)
+{
+	struct spf_check *c = arg;
+	enum wait w = c->wait;
+
+	c->q = NULL;
+	c->wait = W_NONE;
+	if (c->spf->trace != NULL) {
+		if (a->status == DNS_OK)
+			trace(c, "dns %s %s -> %zu record%s", type_str(c->qtype),
+			    c->qname, a->count, a->count == 1 ? "" : "s");
+		else
+			trace(c, "dns %s %s -> %s%s%s", type_str(c->qtype),
+			    c->qname, status_str(a->status),
+			    a->why ? " " : "", a->why ? a->why : "");
+	}
+	/* Positive answers other than TXT go to the cache as they are; TXT
+	 * goes there parsed (record_answer). */
+	if (a->status == DNS_OK && c->qtype != DNS_T_TXT && c->spf->caching)
+		spf_entry_unref(spf_cache_put(c->spf->cache, c->qtype,
+		    c->qname, a, now_s(c->spf)));
+	dispatch(c, w, a);
 	check_run(c);
 }
 
@@ -1165,6 +1198,7 @@ spf_new(struct event_base *base, struct dns *dns,
 	spf->receiver = xstrdup(opt->receiver ? opt->receiver : "unknown");
 	spf->trace = opt->trace;
 	spf->trace_arg = opt->trace_arg;
+	spf->caching = !opt->no_cache;
 	spf->cache = spf_cache_new(opt->no_cache ? 0 : opt->cache_size ?
 	    opt->cache_size : SPF_CACHE_DEFAULT);
 	return spf;

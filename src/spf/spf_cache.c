@@ -1,7 +1,8 @@
 /*
- * The cache of parsed SPF records: a hash table with an LRU list, bounded
- * in entries, each entry kept for the TTL of the TXT answer it came from.
- * Parsing happens once per domain and TTL, not once per check.
+ * The cache of parsed SPF records and of the other answers SPF uses: a
+ * hash table with an LRU list, bounded in entries, each entry kept for the
+ * TTL of the answer it came from. Parsing happens once per domain and TTL,
+ * not once per check.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,9 @@ struct spf_cache {
 };
 
 static size_t
-hash_name(const char *s)
+hash_name(enum dns_type type, const char *s)
 {
-	size_t h = 2166136261u; /* FNV-1a */
+	size_t h = 2166136261u ^ (size_t)type; /* FNV-1a */
 
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
@@ -44,6 +45,9 @@ spf_cache_new(size_t max)
 static void
 entry_free(struct spf_entry *e)
 {
+	if (e->answer.rr != NULL)
+		free((void *)e->answer.rr[0].data);
+	free((void *)e->answer.rr);
 	free(e->rec.term);
 	free(e->text);
 	free(e);
@@ -59,7 +63,8 @@ spf_entry_unref(struct spf_entry *e)
 static void
 cache_remove(struct spf_cache *c, struct spf_entry *e)
 {
-	struct spf_entry **pp = &c->table[hash_name(e->name) & c->mask];
+	struct spf_entry **pp = &c->table[hash_name(e->type, e->name) &
+	    c->mask];
 
 	while (*pp != e)
 		pp = &(*pp)->hnext;
@@ -90,12 +95,13 @@ lru_push(struct spf_cache *c, struct spf_entry *e)
 }
 
 struct spf_entry *
-spf_cache_get(struct spf_cache *c, const char *name, long long now)
+spf_cache_get(struct spf_cache *c, enum dns_type type, const char *name,
+    long long now)
 {
 	struct spf_entry *e;
 
-	for (e = c->table[hash_name(name) & c->mask]; e; e = e->hnext)
-		if (strcmp(e->name, name) == 0)
+	for (e = c->table[hash_name(type, name) & c->mask]; e; e = e->hnext)
+		if (e->type == type && strcmp(e->name, name) == 0)
 			break;
 	if (e == NULL || e->expires <= now) {
 		if (e != NULL)
@@ -157,8 +163,33 @@ entry_fill(struct spf_entry *e, const struct dns_answer *a)
 		    e->rec.n * sizeof(*e->rec.term));
 }
 
+/* A deep copy of the records, in one block for the data. */
+static void
+entry_copy(struct spf_entry *e, const struct dns_answer *a)
+{
+	struct dns_rr *rr = xcalloc(a->count, sizeof(*rr));
+	size_t i, total = 0;
+	unsigned char *data;
+
+	for (i = 0; i < a->count; i++)
+		total += a->rr[i].len + 1;
+	data = xmalloc(total);
+	for (i = 0; i < a->count; i++) {
+		rr[i] = a->rr[i];
+		rr[i].data = data;
+		memcpy(data, a->rr[i].data, a->rr[i].len);
+		data[a->rr[i].len] = '\0';
+		data += a->rr[i].len + 1;
+	}
+	e->kind = SPF_E_ANSWER;
+	e->answer.status = DNS_OK;
+	e->answer.security = a->security;
+	e->answer.count = a->count;
+	e->answer.rr = rr;
+}
+
 struct spf_entry *
-spf_cache_put(struct spf_cache *c, const char *name,
+spf_cache_put(struct spf_cache *c, enum dns_type type, const char *name,
     const struct dns_answer *a, long long now)
 {
 	size_t len = strlen(name), i;
@@ -167,23 +198,27 @@ spf_cache_put(struct spf_cache *c, const char *name,
 	struct spf_entry **slot;
 
 	memcpy(e->name, name, len + 1);
-	entry_fill(e, a);
+	e->type = type;
+	if (type == DNS_T_TXT)
+		entry_fill(e, a);
+	else
+		entry_copy(e, a);
 	e->refs = 1;
 	for (i = 0; i < a->count; i++)
 		if (a->rr[i].ttl < ttl)
 			ttl = a->rr[i].ttl;
-	if (c->max == 0 || ttl == 0 || ttl == UINT32_MAX)
+	if (c->max == 0 || ttl == 0 || ttl == UINT32_MAX || a->count == 0)
 		return e;
 	/* A check may have fetched the same name meanwhile: replace it. */
-	slot = &c->table[hash_name(name) & c->mask];
+	slot = &c->table[hash_name(type, name) & c->mask];
 	for (; *slot; slot = &(*slot)->hnext)
-		if (strcmp((*slot)->name, name) == 0) {
+		if ((*slot)->type == type && strcmp((*slot)->name, name) == 0) {
 			cache_remove(c, *slot);
 			break;
 		}
 	if (c->count >= c->max)
 		cache_remove(c, c->oldest);
-	slot = &c->table[hash_name(name) & c->mask];
+	slot = &c->table[hash_name(type, name) & c->mask];
 	e->expires = now + ttl;
 	e->hnext = *slot;
 	*slot = e;

@@ -310,6 +310,22 @@ test_cache(void **state)
 	spf_cache_stats(f->spf, &st);
 	assert_int_equal(st.entries, 2);
 	assert_int_equal(st.hits, 2);
+	/* "mx", "a", "ptr" and "exists" answers are kept too (positive
+	 * ones: dns.h gives no TTL for a negative answer) */
+	check(f, "203.0.113.5", "a@mx.example.com", NULL, &r);
+	check(f, "203.0.113.5", "a@ptr.example.com", NULL, &r);
+	check(f, "2001:db8:4::5", "a@exists.example.com", NULL, &r);
+	check(f, "198.51.100.9", "a@a.example.com", NULL, &r);
+	q = dns_stub_queries(f->dns);
+	check(f, "203.0.113.5", "a@mx.example.com", NULL, &r);
+	assert_int_equal(r.out.result, SPF_PASS);
+	check(f, "203.0.113.5", "a@ptr.example.com", NULL, &r);
+	assert_int_equal(r.out.result, SPF_PASS);
+	check(f, "2001:db8:4::5", "a@exists.example.com", NULL, &r);
+	assert_int_equal(r.out.result, SPF_PASS);
+	check(f, "198.51.100.9", "a@a.example.com", NULL, &r);
+	assert_int_equal(r.out.result, SPF_PASS);
+	assert_int_equal(dns_stub_queries(f->dns), q);
 	teardown(f);
 }
 

@@ -107,27 +107,32 @@ int spf_macro_expand(const char *p, size_t len, const struct spf_macro_env *env,
     enum spf_macro_ctx ctx, char *out, size_t outsz);
 
 /*
- * The cache of fetched records (spf_cache.c), keyed by the lower-case name
- * without a trailing dot. An entry is what a TXT answer meant for SPF: a
- * parsed record, no SPF record, or a permanent error. Entries are
- * reference counted: a check holds the entries of the records it is
- * walking, so eviction or expiry never frees a record in use.
+ * The cache (spf_cache.c), keyed by query type and the lower-case name
+ * without a trailing dot. A TXT entry is what the answer meant for SPF: a
+ * parsed record, no SPF record, or a permanent error. An A, AAAA, MX or
+ * PTR entry is a copy of a positive answer, so that warm checks of "a",
+ * "mx", "ptr" and "exists" ask nothing either. Entries are reference
+ * counted: a check holds the entries it is walking, so eviction or expiry
+ * never frees one in use.
  */
 enum spf_entry_kind {
 	SPF_E_RECORD, /* one SPF record, parsed into rec */
 	SPF_E_NONE,   /* TXT records, but none is SPF (RFC 7208 4.5) */
 	SPF_E_ERROR,  /* several SPF records, or a syntax error: permerror */
+	SPF_E_ANSWER, /* a copy of a positive answer of another type */
 };
 
 struct spf_entry {
 	struct spf_entry *hnext, *older, *newer;
 	unsigned refs;
 	bool cached;
+	enum dns_type type;
 	enum spf_entry_kind kind;
 	long long expires; /* seconds, on the clock given to the cache */
 	const char *problem; /* static text for SPF_E_ERROR */
 	char *text;         /* the SPF record, owned; rec points into it */
 	struct spf_record rec;
+	struct dns_answer answer; /* SPF_E_ANSWER: rr and data owned */
 	char name[];
 };
 
@@ -136,15 +141,16 @@ struct spf_cache;
 /* max 0: nothing is kept, every lookup misses. */
 struct spf_cache *spf_cache_new(size_t max);
 void spf_cache_free(struct spf_cache *c);
-/* The live entry for name with a reference taken, or NULL. */
-struct spf_entry *spf_cache_get(struct spf_cache *c, const char *name,
-    long long now);
+/* The live entry for (type, name) with a reference taken, or NULL. */
+struct spf_entry *spf_cache_get(struct spf_cache *c, enum dns_type type,
+    const char *name, long long now);
 /*
- * Makes the entry for a DNS_OK TXT answer (selects the SPF record, parses
- * it) and keeps it for the answer's TTL. Returns it with a reference taken.
+ * Makes the entry for a DNS_OK answer to (type, name) and keeps it for the
+ * answer's TTL; for TXT it selects the SPF record and parses it. Returns it
+ * with a reference taken.
  */
-struct spf_entry *spf_cache_put(struct spf_cache *c, const char *name,
-    const struct dns_answer *a, long long now);
+struct spf_entry *spf_cache_put(struct spf_cache *c, enum dns_type type,
+    const char *name, const struct dns_answer *a, long long now);
 void spf_entry_unref(struct spf_entry *e);
 void spf_cache_counts(const struct spf_cache *c, unsigned long *hits,
     unsigned long *misses, unsigned long *entries);
