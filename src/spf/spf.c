@@ -1025,8 +1025,9 @@ on_answer(void *arg, const struct dns_answer *a)
 	c->wait = W_NONE;
 	if (c->spf->trace != NULL) {
 		if (a->status == DNS_OK)
-			trace(c, "dns %s %s -> %zu record%s", type_str(c->qtype),
-			    c->qname, a->count, a->count == 1 ? "" : "s");
+			trace(c, "dns %s %s -> %zu record%s",
+			    type_str(c->qtype), c->qname, a->count,
+			    a->count == 1 ? "" : "s");
 		else
 			trace(c, "dns %s %s -> %s%s%s", type_str(c->qtype),
 			    c->qname, status_str(a->status),

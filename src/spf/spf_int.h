@@ -28,8 +28,6 @@
 #define SPF_MAX_VOID 2
 /* RFC 7208 7.3 (RFC 1035 3.1): expanded names are cut to 253 octets. */
 #define SPF_NAME_MAX 253
-/* RFC 7208 6.2: an explanation ends up in an SMTP reply; we cut it here. */
-#define SPF_EXP_MAX 512
 
 enum spf_mech {
 	SPF_M_ALL,

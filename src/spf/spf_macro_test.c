@@ -44,7 +44,8 @@ test_expand(void **state)
 		enum spf_macro_ctx ctx;
 		const char *in, *out;
 	} cases[] = {
-		{ &env4, SPF_CTX_DOMAIN, "%{s}", "strong-bad@email.example.com" },
+		{ &env4, SPF_CTX_DOMAIN, "%{s}",
+		  "strong-bad@email.example.com" },
 		{ &env4, SPF_CTX_DOMAIN, "%{o}", "email.example.com" },
 		{ &env4, SPF_CTX_DOMAIN, "%{d}", "email.example.com" },
 		{ &env4, SPF_CTX_DOMAIN, "%{d4}", "email.example.com" },
@@ -74,8 +75,10 @@ test_expand(void **state)
 		/* Upper case letters are URL-escaped (7.3). */
 		{ &env4, SPF_CTX_DOMAIN, "%{S}",
 		  "strong-bad%40email.example.com" },
-		{ &env4, SPF_CTX_DOMAIN, "%{L}.%{D2R}", "strong-bad.example.email" },
-		{ &env4, SPF_CTX_DOMAIN, "%{IR}.x.example", "3.2.0.192.x.example" },
+		{ &env4, SPF_CTX_DOMAIN, "%{L}.%{D2R}",
+		  "strong-bad.example.email" },
+		{ &env4, SPF_CTX_DOMAIN, "%{IR}.x.example",
+		  "3.2.0.192.x.example" },
 		/* Escapes. */
 		{ &env4, SPF_CTX_EXP, "a%%b%_c%-d", "a%b c%20d" },
 		{ &env4, SPF_CTX_EXP, "%{c} via %{r} at %{t}",
