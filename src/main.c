@@ -12,6 +12,8 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
+	{ "dkim", cmd_dkim,
+	    "dkim [--dns HOST:PORT | --keys FILE] [--bench N] [FILE|-]" },
 	{ NULL, NULL, NULL },
 };
 
