@@ -212,8 +212,9 @@ cmd_dkim(int argc, char **argv)
 		s = (double)(t1.tv_sec - t0.tv_sec) +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		if (bench)
-			fprintf(stderr, "%llu verifications in %.3f s: %.0f/s\n",
-			    bench, s, (double)bench / s);
+			fprintf(stderr,
+			    "%llu verifications in %.3f s: %.0f/s\n", bench,
+			    s, (double)bench / s);
 	}
 	dkim_keycache_free(opt.cache);
 	dns_free(dns);

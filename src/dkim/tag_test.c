@@ -157,8 +157,8 @@ test_domain(void **state)
 	assert_true(dkim_domain_valid(span_cstr("20120113"), true));
 	assert_true(dkim_domain_valid(span_cstr("s_1.sub"), true));
 	assert_false(dkim_domain_valid(span_cstr("s_1"), false));
-	assert_false(dkim_domain_valid(span_cstr("legitimate.com(.attacker.com"),
-	    false));
+	assert_false(dkim_domain_valid(
+	    span_cstr("legitimate.com(.attacker.com"), false));
 	assert_false(dkim_domain_valid(span_cstr(""), false));
 	assert_false(dkim_domain_valid(span_cstr("a..b"), false));
 	assert_false(dkim_domain_valid(span_cstr(".a"), false));
@@ -310,17 +310,23 @@ static const struct {
 	  DKIM_K_RSA, 1, 1, 0 },
 	{ "v=DKIM1; s=*; p=", 0, NULL, DKIM_K_RSA, 0, 0, 1 },
 	{ "v=DKIM1; p = QU\r\n JD ;", 0, NULL, DKIM_K_RSA, 0, 0, 0 },
-	{ "k=rsa; v=DKIM1; p=QUJD", ERR_SYNTAX, "bad key record version", DKIM_K_RSA, 0, 0, 0 },
-	{ "v=DKIM2; p=QUJD", ERR_SYNTAX, "bad key record version", DKIM_K_RSA, 0, 0, 0 },
+	{ "k=rsa; v=DKIM1; p=QUJD", ERR_SYNTAX, "bad key record version",
+	  DKIM_K_RSA, 0, 0, 0 },
+	{ "v=DKIM2; p=QUJD", ERR_SYNTAX, "bad key record version",
+	  DKIM_K_RSA, 0, 0, 0 },
 	{ "v=DKIM1: g=*; k=rsa; p=QUJD", ERR_SYNTAX,
 	  "bad key record version", DKIM_K_RSA, 0, 0, 0 },
-	{ "v=DKIM1; h=sha1; p=QUJD", ERR_SYNTAX, "key does not allow sha256", DKIM_K_RSA, 0, 0, 0 },
+	{ "v=DKIM1; h=sha1; p=QUJD", ERR_SYNTAX, "key does not allow sha256",
+	  DKIM_K_RSA, 0, 0, 0 },
 	{ "v=DKIM1; k=ed25519-sha256; p=QUJD", ERR_SYNTAX,
 	  "unknown key type", DKIM_K_RSA, 0, 0, 0 },
-	{ "v=DKIM1; s=tlsrpt; p=QUJD", ERR_SYNTAX, "key not for email", DKIM_K_RSA, 0, 0, 0 },
-	{ "v=DKIM1; k=rsa", ERR_SYNTAX, "key record without p=", DKIM_K_RSA, 0, 0, 0 },
+	{ "v=DKIM1; s=tlsrpt; p=QUJD", ERR_SYNTAX, "key not for email",
+	  DKIM_K_RSA, 0, 0, 0 },
+	{ "v=DKIM1; k=rsa", ERR_SYNTAX, "key record without p=",
+	  DKIM_K_RSA, 0, 0, 0 },
 	{ "v=DKIM1; p=QUJ", ERR_SYNTAX, "bad p= value", DKIM_K_RSA, 0, 0, 0 },
-	{ "v=DKIM1; p=1; p=2", ERR_SYNTAX, "key record syntax error", DKIM_K_RSA, 0, 0, 0 },
+	{ "v=DKIM1; p=1; p=2", ERR_SYNTAX, "key record syntax error",
+	  DKIM_K_RSA, 0, 0, 0 },
 };
 
 static void

@@ -798,7 +798,8 @@ sig_final(struct dkim_verify *v, size_t j)
 		return;
 	}
 	if (k->key.strict && !auid_exact(&s->sig)) {
-		decide(s, r, DKIM_FAIL, "i= is a subdomain and the key has t=s");
+		decide(s, r, DKIM_FAIL,
+		    "i= is a subdomain and the key has t=s");
 		return;
 	}
 	if (h->has_l && h->l > h->seen) {
