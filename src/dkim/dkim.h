@@ -87,7 +87,8 @@ struct dkim_options {
 };
 
 /*
- * Called once per verifier with n results (n may be 0: unsigned). The
+ * Called once per verifier with n results (n may be 0: unsigned, and res
+ * then NULL). The
  * callback may call dkim_verify_free() on v.
  */
 typedef void dkim_verify_cb(void *arg, const struct dkim_result *res,

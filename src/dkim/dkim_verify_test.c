@@ -219,7 +219,8 @@ on_done(void *arg, const struct dkim_result *res, size_t n)
 	o->done = true;
 	o->calls++;
 	o->n = n;
-	memcpy(o->res, res, (n < 8 ? n : 8) * sizeof(*res));
+	if (n)
+		memcpy(o->res, res, (n < 8 ? n : 8) * sizeof(*res));
 }
 
 /* Verifies msg fed in chunks of the given size (0: all at once). */
