@@ -109,24 +109,39 @@ int dkim_keyrec_parse(const char *p, size_t len, struct dkim_keyrec *kr,
     const char **why);
 
 /*
- * A usable public key: what a key record becomes after decoding. The
- * EVP_PKEY is reference counted; each holder owns one reference.
+ * A usable public key: what a key record becomes after decoding, with an
+ * RSA verify context set up once and reused (OpenSSL 3 fetches the
+ * algorithm on every init, a fifth of an RSA-2048 verify). Reference
+ * counted, not thread-safe: a key belongs to one event loop, shared by
+ * its cache and its verifiers.
  */
-struct evp_pkey_st; /* OpenSSL's EVP_PKEY, without its headers here */
+struct dkim_pubkey;
 
-struct dkim_pubkey {
-	struct evp_pkey_st *pkey;
-	enum dkim_keytype k;
-	bool testing, strict;
-};
+/*
+ * Decodes a parsed key record: returns a key (one reference) or NULL with
+ * a verdict in *st (PERMERROR: undecodable; FAIL: RSA under 1024 bits,
+ * RFC 8301 3.2) and a reason in *why.
+ */
+struct dkim_pubkey *dkim_pubkey_new(const struct dkim_keyrec *kr,
+    enum dkim_status *st, const char **why);
+struct dkim_pubkey *dkim_pubkey_ref(struct dkim_pubkey *k);
+/* Drops one reference. NULL is fine. */
+void dkim_pubkey_unref(struct dkim_pubkey *k);
+enum dkim_keytype dkim_pubkey_type(const struct dkim_pubkey *k);
+bool dkim_pubkey_testing(const struct dkim_pubkey *k);
+bool dkim_pubkey_strict(const struct dkim_pubkey *k);
+/* True when sig is a valid signature of the SHA-256 hash by k (PKCS#1
+ * v1.5 for RSA; RFC 8463 3 Ed25519 over the hash). */
+bool dkim_pubkey_verify(struct dkim_pubkey *k, const unsigned char *sig,
+    size_t siglen, const unsigned char hash[DKIM_SHA256_LEN]);
 
 /* The cached key for name (s._domainkey.d, lower case) with a new
- * reference in *out, or false. */
-bool dkim_keycache_get(struct dkim_keycache *c, const char *name,
-    struct dkim_pubkey *out);
+ * reference, or NULL. */
+struct dkim_pubkey *dkim_keycache_get(struct dkim_keycache *c,
+    const char *name);
 /* Keeps a reference to key under name for ttl seconds (capped). */
 void dkim_keycache_put(struct dkim_keycache *c, const char *name,
-    const struct dkim_pubkey *key, unsigned ttl);
+    struct dkim_pubkey *key, unsigned ttl);
 
 /* True for an RFC 5321 Domain (ldh labels; '_' allowed for selectors). */
 bool dkim_domain_valid(struct span d, bool underscore);

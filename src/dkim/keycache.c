@@ -8,7 +8,7 @@
  */
 #include "dkim/dkim_int.h"
 
-#include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,7 +17,7 @@
 struct cache_slot {
 	char name[DNS_NAME_MAX + 1];
 	time_t expires; /* CLOCK_MONOTONIC seconds */
-	struct dkim_pubkey key; /* key.pkey NULL: empty slot */
+	struct dkim_pubkey *key; /* NULL: empty slot */
 };
 
 struct dkim_keycache {
@@ -64,35 +64,32 @@ dkim_keycache_free(struct dkim_keycache *c)
 	if (c == NULL)
 		return;
 	for (i = 0; i < c->slots; i++)
-		EVP_PKEY_free(c->slot[i].key.pkey);
+		dkim_pubkey_unref(c->slot[i].key);
 	free(c->slot);
 	free(c);
 }
 
-bool
-dkim_keycache_get(struct dkim_keycache *c, const char *name,
-    struct dkim_pubkey *out)
+struct dkim_pubkey *
+dkim_keycache_get(struct dkim_keycache *c, const char *name)
 {
 	struct cache_slot *s;
 
 	if (c == NULL)
-		return false;
+		return NULL;
 	s = &c->slot[name_hash(name) % c->slots];
-	if (s->key.pkey == NULL || strcmp(s->name, name) != 0)
-		return false;
+	if (s->key == NULL || strcmp(s->name, name) != 0)
+		return NULL;
 	if (now_mono() >= s->expires) {
-		EVP_PKEY_free(s->key.pkey);
-		s->key.pkey = NULL;
-		return false;
+		dkim_pubkey_unref(s->key);
+		s->key = NULL;
+		return NULL;
 	}
-	*out = s->key;
-	EVP_PKEY_up_ref(out->pkey);
-	return true;
+	return dkim_pubkey_ref(s->key);
 }
 
 void
 dkim_keycache_put(struct dkim_keycache *c, const char *name,
-    const struct dkim_pubkey *key, unsigned ttl)
+    struct dkim_pubkey *key, unsigned ttl)
 {
 	struct cache_slot *s;
 	size_t n = strlen(name);
@@ -102,9 +99,8 @@ dkim_keycache_put(struct dkim_keycache *c, const char *name,
 	if (ttl > c->max_ttl)
 		ttl = c->max_ttl;
 	s = &c->slot[name_hash(name) % c->slots];
-	EVP_PKEY_free(s->key.pkey);
+	dkim_pubkey_unref(s->key);
 	memcpy(s->name, name, n + 1);
 	s->expires = now_mono() + (time_t)ttl;
-	s->key = *key;
-	EVP_PKEY_up_ref(s->key.pkey);
+	s->key = dkim_pubkey_ref(key);
 }

@@ -9,8 +9,6 @@
  * error code: OpenSSL's is renamed for this file, which never uses it. */
 #define ERR_STATE openssl_ERR_STATE
 #include <openssl/evp.h>
-#include <openssl/rsa.h>
-#include <openssl/x509.h>
 #undef ERR_STATE
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +18,6 @@
 #include "base/log.h"
 #include "base/mem.h"
 
-/* RFC 8301 3.2: keys under 1024 bits are not valid for verifying. */
-#define DKIM_RSA_BITS_MIN 1024
-/* RFC 8463 3: an Ed25519 public key is 32 bytes. */
-#define DKIM_ED25519_KEY_LEN 32
 /* Canonical body bytes collected before they go to the hashes. */
 #define DKIM_BODY_BUF 8192
 
@@ -39,9 +33,9 @@ struct keyreq {
 	struct dkim_verify *v;
 	char name[DNS_NAME_MAX + 1];
 	struct dns_query *q;
-	enum dkim_status status; /* DKIM_PASS: key holds a usable key */
+	enum dkim_status status; /* DKIM_PASS: key is usable */
 	const char *why;
-	struct dkim_pubkey key;
+	struct dkim_pubkey *key;
 };
 
 /* One SHA-256 per distinct (body canonicalisation, l=). */
@@ -159,7 +153,7 @@ dkim_verify_free(struct dkim_verify *v)
 	for (i = 0; i < v->nkey; i++) {
 		if (v->key[i].q)
 			dns_cancel(v->key[i].q);
-		EVP_PKEY_free(v->key[i].key.pkey);
+		dkim_pubkey_unref(v->key[i].key);
 	}
 	for (i = 0; i < v->nhasher; i++)
 		EVP_MD_CTX_free(v->hasher[i].md);
@@ -471,14 +465,21 @@ header_done(struct dkim_verify *v, size_t len)
 {
 	struct field **sf;
 	unsigned froms = 0;
-	size_t j, maxfield = 0;
+	size_t j, n, maxfield = 0;
 	bool *used;
 	char *scratch;
 
 	index_fields(v, len);
-	sf = xcalloc(v->opt.max_signatures, sizeof(*sf));
-	v->sig = xcalloc(v->opt.max_signatures, sizeof(*v->sig));
-	v->res = xcalloc(v->opt.max_signatures, sizeof(*v->res));
+	for (j = 0, n = 0; j < v->nfield; j++)
+		if (field_is(v, &v->field[j], SPAN_LIT("dkim-signature")))
+			n++;
+	if (n == 0)
+		return;
+	if (n > v->opt.max_signatures)
+		n = v->opt.max_signatures;
+	sf = xcalloc(n, sizeof(*sf));
+	v->sig = xcalloc(n, sizeof(*v->sig));
+	v->res = xcalloc(n, sizeof(*v->res));
 	for (j = 0; j < v->nfield; j++) {
 		struct field *f = &v->field[j];
 
@@ -493,10 +494,6 @@ header_done(struct dkim_verify *v, size_t len)
 			continue;
 		}
 		sf[v->nsig++] = f;
-	}
-	if (v->nsig == 0) {
-		free(sf);
-		return;
 	}
 	v->key = xcalloc(v->nsig, sizeof(*v->key));
 	v->hasher = xcalloc(v->nsig, sizeof(*v->hasher));
@@ -542,7 +539,7 @@ header_done(struct dkim_verify *v, size_t len)
 	for (j = 0; j < v->nkey; j++) {
 		struct keyreq *k = &v->key[j];
 
-		if (dkim_keycache_get(v->opt.cache, k->name, &k->key)) {
+		if ((k->key = dkim_keycache_get(v->opt.cache, k->name))) {
 			k->status = DKIM_PASS;
 			continue;
 		}
@@ -640,47 +637,6 @@ dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 
 /* ---- keys and signatures ---- */
 
-static EVP_PKEY *
-key_decode(const struct dkim_keyrec *kr, const char **why,
-    enum dkim_status *st)
-{
-	const unsigned char *q = kr->p;
-	EVP_PKEY *pk;
-
-	*st = DKIM_PERMERROR;
-	if (kr->k == DKIM_K_ED25519) {
-		/* RFC 8463 4: p= is the raw key, not SubjectPublicKeyInfo. */
-		if (kr->plen != DKIM_ED25519_KEY_LEN) {
-			*why = "bad ed25519 key length";
-			return NULL;
-		}
-		pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
-		    kr->p, kr->plen);
-		if (pk == NULL)
-			*why = "bad ed25519 key";
-		return pk;
-	}
-	/* SubjectPublicKeyInfo, as published in practice, or the bare
-	 * RSAPublicKey that RFC 6376 3.6.1 names. */
-	pk = d2i_PUBKEY(NULL, &q, (long)kr->plen);
-	if (pk == NULL) {
-		q = kr->p;
-		pk = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, (long)kr->plen);
-	}
-	if (pk == NULL || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
-		EVP_PKEY_free(pk);
-		*why = "RSA key cannot be decoded";
-		return NULL;
-	}
-	if (EVP_PKEY_get_bits(pk) < DKIM_RSA_BITS_MIN) {
-		EVP_PKEY_free(pk);
-		*st = DKIM_FAIL;
-		*why = "RSA key under 1024 bits (RFC 8301)";
-		return NULL;
-	}
-	return pk;
-}
-
 /* Turns the TXT records into a usable key, or a verdict with a reason. */
 static void
 key_from_answer(struct keyreq *k, const struct dns_answer *a)
@@ -703,7 +659,6 @@ key_from_answer(struct keyreq *k, const struct dns_answer *a)
 		const struct dns_rr *rr = &a->rr[i];
 		struct dkim_keyrec kr;
 		const char *why;
-		EVP_PKEY *pk;
 
 		if (rr->type != DNS_T_TXT)
 			continue;
@@ -718,44 +673,15 @@ key_from_answer(struct keyreq *k, const struct dns_answer *a)
 			k->why = "key revoked";
 			return;
 		}
-		if ((pk = key_decode(&kr, &k->why, &k->status)) == NULL)
+		if ((k->key = dkim_pubkey_new(&kr, &k->status, &k->why)) ==
+		    NULL)
 			return;
 		k->status = DKIM_PASS;
-		k->key.pkey = pk;
-		k->key.k = kr.k;
-		k->key.testing = kr.testing;
-		k->key.strict = kr.strict;
-		dkim_keycache_put(k->v->opt.cache, k->name, &k->key, rr->ttl);
+		dkim_keycache_put(k->v->opt.cache, k->name, k->key, rr->ttl);
 		return;
 	}
 	k->status = DKIM_PERMERROR;
 	k->why = first_why ? first_why : "no key record";
-}
-
-static bool
-sig_verify(const struct dkim_pubkey *key, const struct sigstate *s)
-{
-	bool ok = false;
-
-	if (key->k == DKIM_K_ED25519) {
-		/* RFC 8463 3: Ed25519 (pure) over the SHA-256 hash. */
-		EVP_MD_CTX *m = EVP_MD_CTX_new();
-
-		ok = EVP_DigestVerifyInit(m, NULL, NULL, NULL, key->pkey) ==
-		    1 && EVP_DigestVerify(m, s->sig.b, s->sig.blen, s->hhash,
-		    sizeof(s->hhash)) == 1;
-		EVP_MD_CTX_free(m);
-	} else {
-		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(key->pkey, NULL);
-
-		ok = c && EVP_PKEY_verify_init(c) == 1 &&
-		    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1 &&
-		    EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1 &&
-		    EVP_PKEY_verify(c, s->sig.b, s->sig.blen, s->hhash,
-		    sizeof(s->hhash)) == 1;
-		EVP_PKEY_CTX_free(c);
-	}
-	return ok;
 }
 
 /* RFC 6376 3.6.1 t=s: i= must be in d= itself, not a subdomain. */
@@ -780,7 +706,7 @@ sig_final(struct dkim_verify *v, size_t j)
 {
 	struct sigstate *s = &v->sig[j];
 	struct dkim_result *r = &v->res[j];
-	const struct keyreq *k;
+	struct keyreq *k;
 	const struct hasher *h;
 
 	if (s->decided)
@@ -791,13 +717,13 @@ sig_final(struct dkim_verify *v, size_t j)
 		decide(s, r, k->status, k->why);
 		return;
 	}
-	r->testing = k->key.testing;
-	if ((k->key.k == DKIM_K_ED25519) !=
+	r->testing = dkim_pubkey_testing(k->key);
+	if ((dkim_pubkey_type(k->key) == DKIM_K_ED25519) !=
 	    (s->sig.alg == DKIM_A_ED25519_SHA256)) {
 		decide(s, r, DKIM_PERMERROR, "key type does not match a=");
 		return;
 	}
-	if (k->key.strict && !auid_exact(&s->sig)) {
+	if (dkim_pubkey_strict(k->key) && !auid_exact(&s->sig)) {
 		decide(s, r, DKIM_FAIL,
 		    "i= is a subdomain and the key has t=s");
 		return;
@@ -810,7 +736,7 @@ sig_final(struct dkim_verify *v, size_t j)
 		decide(s, r, DKIM_FAIL, "body hash mismatch");
 		return;
 	}
-	if (!sig_verify(&k->key, s)) {
+	if (!dkim_pubkey_verify(k->key, s->sig.b, s->sig.blen, s->hhash)) {
 		decide(s, r, DKIM_FAIL, "signature did not verify");
 		return;
 	}
