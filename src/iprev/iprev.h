@@ -42,6 +42,8 @@
 #define IPREV_PTR_MAX 10
 /* The longest RFC 5952 text of an address, with its NUL (INET6_ADDRSTRLEN). */
 #define IPREV_ADDR_MAX 46
+/* Room for the short reason kept with a result. */
+#define IPREV_WHY_MAX 32
 
 enum iprev_status {
 	IPREV_PASS,
@@ -56,7 +58,7 @@ struct iprev_result {
 	bool ptr_exists;
 	char ptr_name[DNS_NAME_MAX + 1]; /* first valid PTR name, or "" */
 	char addr[IPREV_ADDR_MAX];       /* the client, RFC 5952 text */
-	const char *why; /* short reason for logs: "no ptr", "timeout", ... */
+	char why[IPREV_WHY_MAX]; /* for logs: "no ptr", "timeout", ... */
 };
 
 typedef void iprev_cb(void *arg, const struct iprev_result *result);
