@@ -26,7 +26,12 @@
  * not valid after either. The struct iprev_result passed to the callback is
  * a plain value: copy it (a session keeps it for RCPT time and for the
  * Authentication-Results header). A session starts the check at connect and
- * cancels it on close if it has not finished.
+ * cancels it on close if it has not finished:
+ *
+ *	at connect:  s->iprev = iprev_start(dns, peer, on_iprev, s);
+ *	on_iprev():  s->iprev = NULL; s->iprev_result = *r; resume if parked
+ *	at RCPT:     s->iprev == NULL ? decide : park until on_iprev()
+ *	at close:    iprev_cancel(s->iprev);
  */
 #ifndef MXGATE_IPREV_IPREV_H
 #define MXGATE_IPREV_IPREV_H
