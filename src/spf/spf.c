@@ -18,8 +18,6 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "base/buf.h"
-#include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "spf/spf.h"
@@ -382,21 +380,22 @@ expand_target(struct spf_check *c, struct span spec)
 static void
 reverse_name(const struct spf_check *c, char *out, size_t outsz)
 {
-	if (c->family == AF_INET)
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	if (c->family == AF_INET) {
 		snprintf(out, outsz, "%u.%u.%u.%u.in-addr.arpa", c->ip[3],
 		    c->ip[2], c->ip[1], c->ip[0]);
-	else {
-		static const char hex[] = "0123456789abcdef";
-		size_t i, o = 0;
-
-		for (i = 16; i-- > 0;) {
-			out[o++] = hex[c->ip[i] & 15];
-			out[o++] = '.';
-			out[o++] = hex[c->ip[i] >> 4];
-			out[o++] = '.';
-		}
-		memcpy(out + o, "ip6.arpa", 9);
+		return;
 	}
+	/* 16 bytes, 4 characters each, then "ip6.arpa": 73 of outsz 80 */
+	for (i = 16; i-- > 0;) {
+		out[o++] = hex[c->ip[i] & 15];
+		out[o++] = '.';
+		out[o++] = hex[c->ip[i] >> 4];
+		out[o++] = '.';
+	}
+	memcpy(out + o, "ip6.arpa", 9);
 }
 
 /*
@@ -413,28 +412,33 @@ start_ptr(struct spf_check *c)
 	return ask(c, name, DNS_T_PTR, W_PTR) != ASK_BAD;
 }
 
-/* Picks %{p} among the validated names (names[0..nnames)). */
+/*
+ * RFC 7208 7.3: %{p} is a validated name of the client, preferably
+ * <domain> itself, else one of its subdomains, else any; "unknown" when
+ * none could be validated. names[0..nnames) holds the validated ones.
+ */
+static const char *
+p_pick(const struct spf_check *c, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < c->nnames; i++)
+		if (strcmp(c->names[i], domain) == 0)
+			return c->names[i];
+	for (i = 0; i < c->nnames; i++)
+		if (name_under(c->names[i], domain))
+			return c->names[i];
+	return c->nnames > 0 ? c->names[0] : "unknown";
+}
+
 static void
 p_choose(struct spf_check *c)
 {
-	const char *domain = top(c)->domain;
-	size_t i;
+	const char *p = p_pick(c, top(c)->domain);
 
+	memcpy(c->pstr, p, strlen(p) + 1);
 	c->p_done = true;
 	c->p_fetch = false;
-	memcpy(c->pstr, "unknown", 8);
-	for (i = 0; i < c->nnames; i++)
-		if (strcmp(c->names[i], domain) == 0)
-			goto found;
-	for (i = 0; i < c->nnames; i++)
-		if (name_under(c->names[i], domain))
-			goto found;
-	if (c->nnames == 0)
-		goto out;
-	i = 0;
-found:
-	memcpy(c->pstr, c->names[i], strlen(c->names[i]) + 1);
-out:
 	c->env.p = span_cstr(c->pstr);
 	trace(c, "macro p = %s", c->pstr);
 }
