@@ -26,6 +26,8 @@
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets; room for more. */
 #define SPF_SENDER_MAX 512
 #define SPF_CACHE_DEFAULT 10000
+/* RFC 7208 5: "Such a limit SHOULD allow at least 20 seconds." */
+#define SPF_TIMEOUT_DEFAULT_MS 20000
 /* Depth: the first record plus one per include, and includes count. */
 #define SPF_DEPTH_MAX (SPF_MAX_DNS_TERMS + 1)
 
@@ -35,6 +37,7 @@ struct spf {
 	struct spf_cache *cache;
 	bool caching;
 	unsigned max_void;
+	unsigned timeout_ms;
 	char *default_exp;
 	char *receiver;
 	spf_trace_cb *trace;
@@ -79,6 +82,7 @@ struct spf_check {
 	void *arg;
 	struct dns_query *q;
 	struct event *defer; /* to call back when done without any query */
+	struct event *timer; /* the time limit, armed at the first query */
 	enum wait wait;
 	bool starting, done;
 	enum stage stage;
@@ -243,6 +247,7 @@ enum ask {
 
 static void dispatch(struct spf_check *c, enum wait w,
     const struct dns_answer *a);
+static void arm_timer(struct spf_check *c);
 
 /* Looks a name up: in the cache (not TXT, see fetch_record), or in DNS. */
 static enum ask
@@ -271,6 +276,8 @@ ask(struct spf_check *c, const char *name, enum dns_type type, enum wait w)
 		return ASK_BAD;
 	}
 	c->wait = w;
+	if (c->timer == NULL)
+		arm_timer(c);
 	return ASK_WAIT;
 }
 
@@ -926,6 +933,8 @@ check_free(struct spf_check *c)
 		spf_entry_unref(c->stack[c->depth].e);
 	if (c->defer != NULL)
 		event_free(c->defer);
+	if (c->timer != NULL)
+		event_free(c->timer);
 	free(c->exp_text);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -956,6 +965,38 @@ on_defer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	deliver(arg);
+}
+
+/* RFC 7208 5: the check took too long. */
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct spf_check *c = arg;
+
+	(void)fd;
+	(void)what;
+	dns_cancel(c->q);
+	c->q = NULL;
+	trace(c, "time limit of %u ms reached", c->spf->timeout_ms);
+	if (c->stage == STAGE_EXP_WAIT || c->stage == STAGE_EXP_TEXT) {
+		/* The result is fail already; only exp= is late (6.2). */
+		default_exp(c);
+	} else {
+		finish(c, SPF_TEMPERROR, "no result within %u ms",
+		    c->spf->timeout_ms);
+	}
+	deliver(c);
+}
+
+static void
+arm_timer(struct spf_check *c)
+{
+	struct timeval tv = { c->spf->timeout_ms / 1000,
+	    (c->spf->timeout_ms % 1000) * 1000 };
+
+	c->timer = evtimer_new(c->spf->base, on_timeout, c);
+	if (c->timer == NULL || evtimer_add(c->timer, &tv) < 0)
+		fatal("spf: cannot arm the time limit");
 }
 
 static void
@@ -1198,6 +1239,8 @@ spf_new(struct event_base *base, struct dns *dns,
 	spf->dns = dns;
 	spf->max_void = opt->max_void_lookups ? opt->max_void_lookups :
 	    SPF_MAX_VOID;
+	spf->timeout_ms = opt->timeout_ms ? opt->timeout_ms :
+	    SPF_TIMEOUT_DEFAULT_MS;
 	spf->default_exp = xstrdup(opt->default_exp ? opt->default_exp :
 	    "%{o} does not designate %{c} as a permitted sender");
 	spf->receiver = xstrdup(opt->receiver ? opt->receiver : "unknown");

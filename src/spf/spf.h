@@ -9,9 +9,9 @@
  * resumes from the dns.h callback, so thousands of checks can be in flight
  * in one loop with no thread per check.
  *
- * Where RFC 7208 leaves a choice: "ptr" (and %{p}) only confirm PTR names
- * under the target, so names outside it cost no query and no void lookup
- * (pyspf looks all of them up); a DNS error on the PTR query is no match
+ * Where RFC 7208 leaves a choice: "ptr" only confirms PTR names under its
+ * target, so names outside it cost no query and no void lookup (pyspf
+ * looks all of them up); a DNS error on the PTR query is no match
  * (5.5; pyspf says temperror); %{i} of IPv6 uses upper-case nibbles, as
  * the openspf suite expects.
  *
@@ -85,6 +85,9 @@ struct spf_options {
 	size_t cache_size;
 	/* Keep no parsed records at all (benchmarks of the cold path). */
 	bool no_cache;
+	/* RFC 7208 5: a limit on the time one check may take, at least 20 s;
+	 * past it the result is temperror. 0 means 20 s. */
+	unsigned timeout_ms;
 	/* Optional sink for a trace of every term, query and counter. */
 	spf_trace_cb *trace;
 	void *trace_arg;
