@@ -5,7 +5,8 @@
                            DIR/ed.seed, from a plain-text body
   dkimpy.py time DIR FILE N
                            verifies FILE N times in one process with the
-                           keys of DIR/keys.json; prints verifications/s
+                           keys of DIR/keys.json; prints verifications per
+                           second of CPU time
 """
 import base64
 import json
@@ -69,10 +70,10 @@ def timeit(d, path, n):
         return keys.get(name.rstrip(b"."))
     if not dkim.verify(msg, dnsfunc=dnsfunc):
         sys.exit("dkimpy: %s does not verify" % path)
-    t = time.perf_counter()
+    t = time.process_time()
     for _ in range(n):
         dkim.verify(msg, dnsfunc=dnsfunc)
-    print("%.1f" % (n / (time.perf_counter() - t)))
+    print("%.1f" % (n / (time.process_time() - t)))
 
 
 if __name__ == "__main__":
