@@ -23,11 +23,6 @@
 #include "dkim/dkim.h"
 #include "dns/dns.h"
 
-/* Until branch dns brings the libunbound resolver. */
-#define DNS_NEW_UNBOUND(b, o, e, n) \
-	((void)(b), (void)(o), snprintf((e), (n), "no resolver yet"), \
-	(struct dns *)NULL)
-
 /* Chunks as a DATA reader would hand them over. */
 #define CMD_DKIM_CHUNK 16384
 
@@ -151,7 +146,7 @@ make_dns(struct event_base *base, const char *server, const char *keys)
 			o.servers = &server;
 			o.server_count = 1;
 		}
-		dns = DNS_NEW_UNBOUND(base, &o, err, sizeof(err));
+		dns = dns_new_unbound(base, &o, err, sizeof(err));
 		if (dns == NULL)
 			fprintf(stderr, "mxgate dkim: dns: %s\n", err);
 	}

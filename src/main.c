@@ -14,6 +14,7 @@ static const struct command {
 } commands[] = {
 	{ "dkim", cmd_dkim,
 	    "dkim [--dns HOST:PORT | --keys FILE] [--bench N] [FILE|-]" },
+	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] [--trust-anchor FILE] IP" },
 	{ NULL, NULL, NULL },
 };
 

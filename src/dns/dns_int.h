@@ -43,6 +43,27 @@ struct dns_query {
  */
 int dns_name_norm(const char *p, size_t len, char *out, bool allow_root);
 
+/*
+ * The wire parser (dns_wire.c): a pure function over one DNS response
+ * (RFC 1035 4.1) as libunbound hands it over. It classifies the answer by
+ * the header RCODE, follows the CNAME chain inside the answer section from
+ * the question name, and decodes the records of the asked type into caller
+ * storage: rr (rr_cap entries) and arena (arena_cap bytes), which
+ * dns_wire_space() sizes for a packet. Names are decompressed with a loop
+ * guard. A structurally broken packet gives -1 and a TEMPFAIL answer
+ * ("malformed"); otherwise 0. answer->rr points into rr, whose data point
+ * into arena. answer->security is left DNS_INSECURE for the caller to set.
+ */
+#define DNS_WIRE_HEADER 12 /* RFC 1035 4.1.1 */
+/* Longest alias chain followed inside one answer (as BIND's limit). */
+#define DNS_WIRE_CNAME_MAX 16
+
+void dns_wire_space(const unsigned char *p, size_t len, size_t *rr_cap,
+    size_t *arena_cap);
+int dns_wire_parse(const unsigned char *p, size_t len, enum dns_type qtype,
+    struct dns_answer *answer, struct dns_rr *rr, size_t rr_cap,
+    unsigned char *arena, size_t arena_cap);
+
 /* The text of a type for logs ("A", "TXT", ...). */
 const char *dns_type_str(enum dns_type type);
 

@@ -1,8 +1,8 @@
 /*
  * dns_stub.c: a resolver that answers from records a test puts in.
  *
- * Answers are computed when they are delivered, from an event made active
- * by dns_query(), so callers see the same order of events as with a real
+ * Answers are computed when they are delivered, from a zero timeout set by
+ * dns_query(), so callers see the same order of events as with a real
  * resolver: never a callback from inside dns_query().
  */
 #include "dns/dns_int.h"
@@ -355,6 +355,7 @@ zone_line(struct stub *s, struct span line, char *txt)
 	char name[DNS_NAME_MAX + 2];
 	unsigned long long ttl;
 	struct span tok, nm, v;
+	bool seen_ttl = false, seen_in = false;
 	enum dns_type type;
 	size_t n;
 	int i;
@@ -367,9 +368,13 @@ zone_line(struct stub *s, struct span line, char *txt)
 	/* The TTL and the class may come in either order, each at most once. */
 	tok = zone_token(&c);
 	for (i = 0; i < 2; i++) {
-		if (span_to_u64(tok, UINT32_MAX, &ttl) ||
-		    span_eq_nocase_cstr(tok, "IN"))
-			tok = zone_token(&c);
+		if (!seen_ttl && span_to_u64(tok, UINT32_MAX, &ttl))
+			seen_ttl = true;
+		else if (!seen_in && span_eq_nocase_cstr(tok, "IN"))
+			seen_in = true;
+		else
+			break;
+		tok = zone_token(&c);
 	}
 	v = zone_rest(&c);
 	if (span_eq_nocase_cstr(tok, "TIMEOUT") ||
@@ -531,21 +536,25 @@ stub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
 {
 	struct stub *s = (struct stub *)dns;
 	struct stub_query *q = xcalloc(1, sizeof(*q));
+	static const struct timeval zero = { 0, 0 };
 
 	q->q.dns = dns;
 	q->q.cb = cb;
 	q->q.arg = arg;
 	q->type = type;
 	memcpy(q->name, name, strlen(name) + 1);
-	q->ev = event_new(dns->base, -1, 0, stub_deliver, q);
+	/* A zero timeout, not event_active(): answers to queries started
+	 * from a callback come in the next loop round, one "round trip"
+	 * per round, so a test can act between two of them. */
+	q->ev = evtimer_new(dns->base, stub_deliver, q);
 	if (q->ev == NULL)
-		fatal("dns: event_new failed");
+		fatal("dns: evtimer_new failed");
 	q->next = s->pending;
 	if (s->pending != NULL)
 		s->pending->prev = q;
 	s->pending = q;
 	s->queries++;
-	event_active(q->ev, 0, 1);
+	evtimer_add(q->ev, &zero);
 	return &q->q;
 }
 
