@@ -20,6 +20,8 @@
 
 /* Canonical body bytes collected before they go to the hashes. */
 #define DKIM_BODY_BUF 8192
+/* Pieces from this size on skip that buffer. */
+#define DKIM_BODY_DIRECT 256
 
 enum vstate { V_HEADER, V_BODY, V_OVERFLOW, V_DONE };
 
@@ -218,9 +220,11 @@ body_emit(void *arg, const char *p, size_t len)
 {
 	struct body *b = arg;
 
-	if (len > sizeof(b->buf) - b->len) {
+	/* Long runs (a paragraph and up) go to the hashes as they are;
+	 * short pieces are gathered first to save calls into OpenSSL. */
+	if (len >= DKIM_BODY_DIRECT || len > sizeof(b->buf) - b->len) {
 		body_flush(b);
-		if (len >= sizeof(b->buf)) {
+		if (len >= DKIM_BODY_DIRECT) {
 			hashers_update(b->v, b->bc.c, p, len);
 			return;
 		}
