@@ -465,7 +465,11 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (s->state == ST_CLOSING) {
+		/* Closing, or a proxy that never sent its header: nothing
+		 * more to say. */
+		if (s->state == ST_CLOSING || s->state == ST_PROXY) {
+			if (s->state == ST_PROXY)
+				s->close_reason = "timeout";
 			session_free(s);
 			return;
 		}

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mxgate import Dialogue, added_headers, strip_added, stuff
+from mxgate import Dialogue, added_headers, ensure_v6, strip_added, stuff
 
 MSG = (b"From: Alice <alice@sender.test>\r\n"
        b"To: Bob <bob@example.test>\r\n"
@@ -372,6 +372,33 @@ def test_connection_limits(mx):
     time.sleep(0.2)
     g, _ = ehlo(host, port)  # a slot is free again
     g.cmd("QUIT", 221)
+
+
+def test_ipv6_limits_per_64_and_48(mx, v6):
+    """Addresses of one /64 share a count; the /48 has a looser cap
+    (SMTP_LIMIT_48_FACTOR = 8 times the per-address one)."""
+    server, _ = v6
+    same64 = ["2001:db8:1::2", "2001:db8:1::3"]
+    other64 = [f"2001:db8:1:{n:x}::2" for n in range(1, 9)]
+    if not ensure_v6(*(same64 + other64)):
+        pytest.skip("cannot add addresses to lo")
+    m = mx(server={"listen": f"[{server}]:0",
+                   "max_connections_per_ip": "1"})
+    host, port = m.addr(server)
+    first, _ = ehlo(host, port, source=same64[0])
+    c = Dialogue(host, port, source=same64[1])
+    c.expect(421, "4.7.0")
+    assert c.closed()
+    # Seven more /64s fill the /48 up to 8 connections ...
+    held = [ehlo(host, port, source=a)[0] for a in other64[:7]]
+    # ... and the ninth /64 of that /48 is refused.
+    c = Dialogue(host, port, source=other64[7])
+    c.expect(421, "4.7.0")
+    m.wait_log(r"limit client=2001:db8:1:8::2 reason=per-network")
+    first.cmd("QUIT", 221)
+    assert first.closed()
+    for d in held:
+        d.close()
 
 
 def test_total_connection_limit(mx):
