@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -75,24 +76,6 @@ smtp_banner(struct smtp_session *s)
 }
 
 static void
-ehlo_reply(struct smtp_session *s)
-{
-	const struct config *conf = s->srv->conf;
-	char size[32];
-
-	snprintf(size, sizeof size, "SIZE %llu",
-	    (unsigned long long)conf->max_message_size);
-	smtp_reply_line(s, 250, true, conf->hostname);
-	smtp_reply_line(s, 250, true, "PIPELINING");
-	smtp_reply_line(s, 250, true, size);
-	smtp_reply_line(s, 250, true, "8BITMIME");
-	if (s->srv->tls && !s->tls)
-		smtp_reply_line(s, 250, true, "STARTTLS");
-	smtp_reply_line(s, 250, true, "ENHANCEDSTATUSCODES");
-	smtp_reply_line(s, 250, false, "SMTPUTF8");
-}
-
-static void
 cmd_helo_common(struct smtp_session *s, struct span arg, bool esmtp)
 {
 	const struct config *conf = s->srv->conf;
@@ -103,16 +86,30 @@ cmd_helo_common(struct smtp_session *s, struct span arg, bool esmtp)
 		return;
 	}
 	/* RFC 5321 4.1.4: EHLO in a transaction resets it. */
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	memcpy(s->helo, arg.p, arg.len);
 	s->helo[arg.len] = '\0';
 	s->esmtp = esmtp;
-	smtp_set_state(s, ST_READY);
+	session_set_state(s, ST_READY);
 	/* RFC 2034 3: no enhanced code in the replies to EHLO and HELO. */
-	if (esmtp)
-		ehlo_reply(s);
-	else
+	if (!esmtp) {
 		smtp_reply(s, 250, NULL, "%s", conf->hostname);
+		return;
+	}
+	{
+		char size[32];
+
+		smtp_reply_line(s, 250, true, conf->hostname);
+		smtp_reply_line(s, 250, true, "PIPELINING");
+		snprintf(size, sizeof size, "SIZE %llu",
+		    (unsigned long long)conf->max_message_size);
+		smtp_reply_line(s, 250, true, size);
+		smtp_reply_line(s, 250, true, "8BITMIME");
+		if (s->srv->tls && !s->tls)
+			smtp_reply_line(s, 250, true, "STARTTLS");
+		smtp_reply_line(s, 250, true, "ENHANCEDSTATUSCODES");
+		smtp_reply_line(s, 250, false, "SMTPUTF8");
+	}
 }
 
 static void
@@ -157,8 +154,8 @@ cmd_mail(struct smtp_session *s, struct span arg)
 	}
 	if (t->params.size > s->srv->conf->max_message_size) {
 		memset(&t->params, 0, sizeof t->params);
-		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of "
-		    "%llu", (unsigned long long)s->srv->conf->max_message_size);
+		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of %llu",
+		    (unsigned long long)s->srv->conf->max_message_size);
 		return;
 	}
 	if (a.null)
@@ -168,7 +165,7 @@ cmd_mail(struct smtp_session *s, struct span arg)
 		    a.domain);
 	else
 		snprintf(t->from, sizeof t->from, "%s@%s", a.local, a.domain);
-	smtp_set_state(s, ST_MAIL);
+	session_set_state(s, ST_MAIL);
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -201,7 +198,7 @@ rcpt_decide(struct smtp_session *s, const char *rcpt)
 			break;
 	if (i == t->rcpt_count)
 		t->rcpts[t->rcpt_count++] = xstrdup(rcpt);
-	smtp_set_state(s, ST_RCPT);
+	session_set_state(s, ST_RCPT);
 	smtp_reply(s, 250, "2.1.5", "Ok");
 }
 
@@ -238,8 +235,7 @@ cmd_rcpt(struct smtp_session *s, struct span arg)
 	}
 	if (a.postmaster)
 		/* RFC 5321 4.5.1: postmaster without a domain is ours. */
-		snprintf(a.domain, sizeof a.domain, "%s",
-		    conf->domains[0].name);
+		snprintf(a.domain, sizeof a.domain, "%s", conf->domains[0].name);
 	d = a.literal ? NULL : conf_find_domain(conf, a.domain,
 	    strlen(a.domain));
 	if (!d || r == SMTP_ADDR_ROUTING) {
@@ -292,15 +288,19 @@ cmd_data(struct smtp_session *s, struct span arg)
 			smtp_reply(s, 451, "4.3.0", "Local error in "
 			    "processing");
 		log_txn(s, NULL, "tempfail", "spool");
-		smtp_set_state(s, ST_READY);
-		smtp_txn_done(s);
+		session_set_state(s, ST_READY);
+		session_txn_done(s);
 		return;
 	}
 	smtp_data_init(&t->data);
 	t->dbuf = xmalloc(SMTP_DATA_CHUNK + 1);
-	smtp_set_state(s, ST_DATA);
-	/* RFC 5321 4.5.3.2.5: the data block timeout. */
-	smtp_set_timeout(s, s->srv->conf->timeout_data_s);
+	session_set_state(s, ST_DATA);
+	{
+		struct timeval tv = { (time_t)s->srv->conf->timeout_data_s, 0 };
+
+		/* RFC 5321 4.5.3.2.5: the data block timeout. */
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+	}
 	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
@@ -308,11 +308,11 @@ static void
 cmd_rset(struct smtp_session *s, struct span arg)
 {
 	(void)arg;
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	if (s->state != ST_GREET)
-		smtp_set_state(s, ST_READY);
+		session_set_state(s, ST_READY);
 	smtp_reply(s, 250, "2.0.0", "Ok");
-	smtp_txn_done(s);
+	session_txn_done(s);
 }
 
 static void
@@ -327,7 +327,7 @@ cmd_quit(struct smtp_session *s, struct span arg)
 {
 	(void)arg;
 	smtp_reply(s, 221, "2.0.0", "%s Bye", s->srv->conf->hostname);
-	smtp_close_after_reply(s, "quit");
+	session_close_after_reply(s, "quit");
 }
 
 static void
@@ -358,7 +358,7 @@ cmd_starttls(struct smtp_session *s, struct span arg)
 		return;
 	}
 	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
-	smtp_start_tls(s);
+	session_start_tls(s);
 }
 
 static const struct smtp_cmd cmds[] = {
@@ -448,9 +448,9 @@ on_commit(void *arg, int err, const char *queue_id)
 		log_txn(s, queue_id, "queued", "-");
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", queue_id);
 	}
-	smtp_set_state(s, ST_READY);
-	smtp_txn_done(s);
-	smtp_resume(s);
+	session_set_state(s, ST_READY);
+	session_txn_done(s);
+	session_resume(s);
 }
 
 /*
@@ -474,12 +474,12 @@ message_end(struct smtp_session *s)
 		t->msg = NULL;
 		log_txn(s, NULL, "tempfail", err_str(r));
 		smtp_reply(s, 451, "4.3.0", "Local error in processing");
-		smtp_set_state(s, ST_READY);
-		smtp_txn_done(s);
+		session_set_state(s, ST_READY);
+		session_txn_done(s);
 		return;
 	}
 	t->committing = true;
-	smtp_park(s);
+	session_park(s);
 	spool_msg_commit(t->msg, on_commit, s);
 }
 
@@ -488,16 +488,17 @@ static void
 data_done(struct smtp_session *s)
 {
 	struct smtp_txn *t = &s->txn;
+	struct timeval tv = { (time_t)s->srv->conf->timeout_command_s, 0 };
 
-	smtp_set_timeout(s, s->srv->conf->timeout_command_s);
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	if (t->data.bad) {
 		log_txn(s, NULL, "rejected", "bare-cr-lf-nul");
 		smtp_reply(s, 550, "5.5.2", "Message refused: bare CR, LF or "
 		    "NUL in message");
 	} else if (t->too_big) {
 		log_txn(s, NULL, "rejected", "size");
-		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of "
-		    "%llu", (unsigned long long)s->srv->conf->max_message_size);
+		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of %llu",
+		    (unsigned long long)s->srv->conf->max_message_size);
 	} else if (t->write_err) {
 		log_txn(s, NULL, "tempfail", err_str(t->write_err));
 		if (t->write_err == ERR_NOSPACE)
@@ -510,8 +511,8 @@ data_done(struct smtp_session *s)
 		message_end(s);
 		return;
 	}
-	smtp_set_state(s, ST_READY);
-	smtp_txn_done(s);
+	session_set_state(s, ST_READY);
+	session_txn_done(s);
 }
 
 void

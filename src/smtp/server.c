@@ -39,15 +39,14 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		ssize_t n;
 
 		/* No session for it: one non-blocking write and close. */
-		n = send(fd, busy, sizeof busy - 1,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)n;
 		log_warn("limit result=refused reason=max_connections "
 		    "connections=%u", srv->session_count);
 		close(fd);
 		return;
 	}
-	smtp_session_new(srv, fd, sa, (socklen_t)salen, ctx->conf->proxy,
+	session_new(srv, fd, sa, (socklen_t)salen, ctx->conf->proxy,
 	    ctx->conf->text);
 }
 
@@ -212,7 +211,7 @@ smtp_server_shutdown(struct smtp_server *srv, smtp_drained_cb *done,
 	log_info("shutdown sessions=%u", srv->session_count);
 	for (s = srv->sessions; s; s = next) {
 		next = s->next;
-		smtp_session_shutdown(s);
+		session_shutdown(s);
 	}
 	smtp_server_session_gone(srv);
 }

@@ -2,7 +2,7 @@
  * The session: one client connection, its bufferevent, its state and its
  * transaction. This file owns the I/O side: reading lines and DATA out of
  * the input buffer, parking and resuming, replies, STARTTLS, timeouts and
- * the single way out, smtp_close(). The commands live in commands.c.
+ * the single way out, session_free(). The commands live in commands.c.
  *
  * Replies are appended to the output buffer and written when the loop next
  * runs, so all the replies to one pipelined group leave in one write.
@@ -30,14 +30,14 @@
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
-static void smtp_close(struct smtp_session *s);
+static void session_free(struct smtp_session *s);
 
 static void
 on_close_ev(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	smtp_close(arg);
+	session_free(arg);
 }
 
 static const char *
@@ -56,7 +56,7 @@ state_name(unsigned st)
 }
 
 void
-smtp_set_state(struct smtp_session *s, unsigned state)
+session_set_state(struct smtp_session *s, unsigned state)
 {
 	log_debug("s=%s state %s -> %s", s->id, state_name(s->state),
 	    state_name(state));
@@ -102,8 +102,8 @@ peer_set(struct smtp_session *s, const struct sockaddr *sa)
 	}
 }
 
-void
-smtp_set_timeout(struct smtp_session *s, unsigned seconds)
+static void
+set_timeout(struct smtp_session *s, unsigned seconds)
 {
 	struct timeval tv = { (time_t)seconds, 0 };
 
@@ -124,16 +124,16 @@ session_begin(struct smtp_session *s)
 		    s->ip);
 		smtp_reply(s, 421, "4.7.0", "%s Too many connections from "
 		    "your network, try again later", conf->hostname);
-		smtp_close_after_reply(s, "limit");
+		session_close_after_reply(s, "limit");
 		return;
 	}
 	s->counted = true;
-	smtp_set_state(s, ST_GREET);
+	session_set_state(s, ST_GREET);
 	smtp_banner(s);
 }
 
 struct smtp_session *
-smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
+session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, bool proxy, const char *listener)
 {
 	struct smtp_session *s = xcalloc(1, sizeof *s);
@@ -150,7 +150,7 @@ smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	smtp_set_timeout(s, srv->conf->timeout_command_s);
+	set_timeout(s, srv->conf->timeout_command_s);
 
 	s->next = srv->sessions;
 	if (srv->sessions)
@@ -207,15 +207,15 @@ smtp_reply_line(struct smtp_session *s, int code, bool more,
 }
 
 void
-smtp_close_after_reply(struct smtp_session *s, const char *reason)
+session_close_after_reply(struct smtp_session *s, const char *reason)
 {
 	if (s->state == ST_CLOSING)
 		return;
 	s->close_reason = reason;
-	smtp_set_state(s, ST_CLOSING);
+	session_set_state(s, ST_CLOSING);
 	bufferevent_disable(s->bev, EV_READ);
 	/* A client that never reads its last reply must not hold us. */
-	smtp_set_timeout(s, s->srv->conf->timeout_command_s);
+	set_timeout(s, s->srv->conf->timeout_command_s);
 	/*
 	 * With nothing left to write no write callback will come: close
 	 * from the loop, never from here, as callers still use s.
@@ -229,7 +229,7 @@ smtp_close_after_reply(struct smtp_session *s, const char *reason)
 }
 
 void
-smtp_txn_reset(struct smtp_session *s)
+session_txn_reset(struct smtp_session *s)
 {
 	struct smtp_txn *t = &s->txn;
 	size_t i;
@@ -247,18 +247,18 @@ smtp_txn_reset(struct smtp_session *s)
 }
 
 void
-smtp_txn_done(struct smtp_session *s)
+session_txn_done(struct smtp_session *s)
 {
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	if (s->srv->shutting_down && s->state != ST_CLOSING) {
 		smtp_reply(s, 421, "4.3.2", "%s Service shutting down",
 		    s->srv->conf->hostname);
-		smtp_close_after_reply(s, "shutdown");
+		session_close_after_reply(s, "shutdown");
 	}
 }
 
 void
-smtp_park(struct smtp_session *s)
+session_park(struct smtp_session *s)
 {
 	/*
 	 * Reading goes on (no epoll_ctl per park) but nothing is processed;
@@ -271,7 +271,7 @@ smtp_park(struct smtp_session *s)
 static void session_process(struct smtp_session *s);
 
 void
-smtp_resume(struct smtp_session *s)
+session_resume(struct smtp_session *s)
 {
 	s->parked = false;
 	if (s->state == ST_CLOSING)
@@ -312,7 +312,7 @@ process_proxy(struct smtp_session *s)
 		 * we can talk to, and a reply would only help a scanner. */
 		log_warn("s=%s proxy=%s result=refused reason=bad-header",
 		    s->id, s->ip);
-		smtp_close_after_reply(s, "bad-proxy-header");
+		session_close_after_reply(s, "bad-proxy-header");
 		return;
 	}
 	evbuffer_drain(in, used);
@@ -359,7 +359,7 @@ process_line(struct smtp_session *s)
 		    s->id, s->ip);
 		smtp_reply(s, 500, "5.5.2", "Bare CR, LF or NUL in command, "
 		    "closing");
-		smtp_close_after_reply(s, "bare-cr-lf-nul");
+		session_close_after_reply(s, "bare-cr-lf-nul");
 		return;
 	}
 	smtp_dispatch(s, line, len - 2);
@@ -437,7 +437,7 @@ on_write(struct bufferevent *bev, void *arg)
 		SSL_shutdown(bufferevent_openssl_get_ssl(bev));
 		flush_underlying(s, under);
 	}
-	smtp_close(s);
+	session_free(s);
 }
 
 static void
@@ -470,7 +470,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		if (s->state == ST_CLOSING || s->state == ST_PROXY) {
 			if (s->state == ST_PROXY)
 				s->close_reason = "timeout";
-			smtp_close(s);
+			session_free(s);
 			return;
 		}
 		log_info("s=%s timeout client=%s state=%s", s->id, s->ip,
@@ -479,8 +479,8 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		 * and should say so with 421. */
 		smtp_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
 		    s->srv->conf->hostname);
-		smtp_txn_reset(s);
-		smtp_close_after_reply(s, "timeout");
+		session_txn_reset(s);
+		session_close_after_reply(s, "timeout");
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -491,11 +491,11 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		s->close_reason = s->state == ST_CLOSING ? s->close_reason :
 		    "client-eof";
 	}
-	smtp_close(s);
+	session_free(s);
 }
 
 void
-smtp_start_tls(struct smtp_session *s)
+session_start_tls(struct smtp_session *s)
 {
 	struct bufferevent *tls;
 	SSL *ssl = SSL_new(s->srv->tls);
@@ -519,33 +519,33 @@ smtp_start_tls(struct smtp_session *s)
 	bufferevent_setcb(tls, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(tls, EV_READ, 0, SMTP_INPUT_MAX);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
-	smtp_set_timeout(s, s->srv->conf->timeout_command_s);
+	set_timeout(s, s->srv->conf->timeout_command_s);
 	/* RFC 3207 4.2: the client must start over with EHLO. */
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	s->helo[0] = '\0';
 	s->esmtp = false;
-	smtp_set_state(s, ST_GREET);
+	session_set_state(s, ST_GREET);
 }
 
 void
-smtp_session_shutdown(struct smtp_session *s)
+session_shutdown(struct smtp_session *s)
 {
 	if (s->state == ST_CLOSING)
 		return;
 	if (s->state == ST_PROXY) {
-		smtp_close_after_reply(s, "shutdown");
+		session_close_after_reply(s, "shutdown");
 		return;
 	}
-	/* A transaction in flight finishes first (smtp_txn_done). */
+	/* A transaction in flight finishes first (session_txn_done). */
 	if (s->parked || (s->state & (ST_MAIL | ST_RCPT | ST_DATA)))
 		return;
 	smtp_reply(s, 421, "4.3.2", "%s Service shutting down",
 	    s->srv->conf->hostname);
-	smtp_close_after_reply(s, "shutdown");
+	session_close_after_reply(s, "shutdown");
 }
 
 static void
-smtp_close(struct smtp_session *s)
+session_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
 
@@ -553,7 +553,7 @@ smtp_close(struct smtp_session *s)
 	    s->id, s->ip, s->helo[0] ? s->helo : "-",
 	    s->tls ? s->tls_version : "no", s->msgs,
 	    s->close_reason ? s->close_reason : "quit");
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	if (s->close_ev)
 		event_free(s->close_ev);
 	if (s->counted)

@@ -52,7 +52,7 @@ struct smtp_addr {
 	bool postmaster; /* "<postmaster>" without a domain (RCPT only) */
 	bool literal;    /* the domain is an address literal "[...]" */
 	bool utf8;       /* 8-bit UTF-8 in it (needs SMTPUTF8, RFC 6531) */
-	bool quoted;     /* the local part is not a dot-string: needs quotes */
+	bool quoted;     /* the local part needs its quotes (not a dot-string) */
 	/* The mailbox, normalised: quotes removed from a quoted local part
 	 * that is a plain dot-string; source route dropped. NUL-terminated. */
 	char local[SMTP_LOCAL_MAX + 1];
@@ -240,27 +240,25 @@ struct smtp_session {
 void smtp_server_session_gone(struct smtp_server *srv);
 
 /* session.c: I/O, state, parking, replies, closing */
-struct smtp_session *smtp_session_new(struct smtp_server *srv, int fd,
+struct smtp_session *session_new(struct smtp_server *srv, int fd,
     const struct sockaddr *sa, socklen_t salen, bool proxy,
     const char *listener);
-void smtp_set_state(struct smtp_session *s, unsigned state);
-/* The idle timeout for reading and writing, in seconds. */
-void smtp_set_timeout(struct smtp_session *s, unsigned seconds);
+void session_set_state(struct smtp_session *s, unsigned state);
 void smtp_reply(struct smtp_session *s, int code, const char *enh,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* One line of a multi-line reply (more = not the last). */
 void smtp_reply_line(struct smtp_session *s, int code, bool more,
     const char *text);
-/* Stops reading commands until smtp_resume(); input stays buffered. */
-void smtp_park(struct smtp_session *s);
-void smtp_resume(struct smtp_session *s);
+/* Stops reading commands until session_resume(); input stays buffered. */
+void session_park(struct smtp_session *s);
+void session_resume(struct smtp_session *s);
 /* After the reply just queued: close once it has been written. */
-void smtp_close_after_reply(struct smtp_session *s, const char *reason);
-void smtp_txn_reset(struct smtp_session *s);
+void session_close_after_reply(struct smtp_session *s, const char *reason);
+void session_txn_reset(struct smtp_session *s);
 /* Called when a transaction has ended (replied): shutdown may close. */
-void smtp_txn_done(struct smtp_session *s);
-void smtp_start_tls(struct smtp_session *s);
-void smtp_session_shutdown(struct smtp_session *s);
+void session_txn_done(struct smtp_session *s);
+void session_start_tls(struct smtp_session *s);
+void session_shutdown(struct smtp_session *s);
 
 /* commands.c */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);

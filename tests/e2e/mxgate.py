@@ -159,10 +159,8 @@ class Mxgate:
         return self.tmp / "mail" / domain / local
 
     def messages(self, domain, local, count=None, timeout=10):
-        """The delivered messages (bytes), by modification time (delivery
-        runs on a worker pool, so messages sent together may land in any
-        order). With count, waits until that many are there (delivery runs
-        after the 250)."""
+        """The delivered messages (bytes), oldest first. With count, waits
+        until that many are there (delivery runs after the 250)."""
         new = self.maildir(domain, local) / "new"
         deadline = time.time() + timeout
         while True:
