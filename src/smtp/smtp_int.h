@@ -52,7 +52,7 @@ struct smtp_addr {
 	bool postmaster; /* "<postmaster>" without a domain (RCPT only) */
 	bool literal;    /* the domain is an address literal "[...]" */
 	bool utf8;       /* 8-bit UTF-8 in it (needs SMTPUTF8, RFC 6531) */
-	bool quoted;     /* the local part needs its quotes (not a dot-string) */
+	bool quoted;     /* the local part is not a dot-string: needs quotes */
 	/* The mailbox, normalised: quotes removed from a quoted local part
 	 * that is a plain dot-string; source route dropped. NUL-terminated. */
 	char local[SMTP_LOCAL_MAX + 1];
