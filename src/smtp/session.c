@@ -149,6 +149,7 @@ session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	set_timeout(s, srv->conf->timeout_command_s);
 
@@ -380,6 +381,13 @@ session_process(struct smtp_session *s)
 
 		if (before == 0)
 			break;
+		/* A client that sends commands but does not read the
+		 * replies gets no more answers (and, once the input is
+		 * full, no more reading) until it catches up; on_write
+		 * starts again. */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >=
+		    SMTP_OUTPUT_MAX)
+			break;
 		if (s->state == ST_PROXY)
 			process_proxy(s);
 		else if (s->state == ST_DATA)
@@ -426,8 +434,12 @@ on_write(struct bufferevent *bev, void *arg)
 	struct smtp_session *s = arg;
 	struct bufferevent *under;
 
-	if (s->state != ST_CLOSING ||
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (s->state != ST_CLOSING) {
+		if (!s->parked)
+			session_process(s);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;
 	/* Under TLS the last reply may still sit, encrypted, in the socket
 	 * bufferevent below the filter: push it out before closing. */
@@ -518,6 +530,7 @@ session_start_tls(struct smtp_session *s)
 	s->bev = tls;
 	bufferevent_setcb(tls, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(tls, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_setwatermark(tls, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	set_timeout(s, s->srv->conf->timeout_command_s);
 	/* RFC 3207 4.2: the client must start over with EHLO. */

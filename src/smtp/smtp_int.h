@@ -234,6 +234,8 @@ struct smtp_session {
 #define SMTP_DATA_CHUNK (64 * 1024)
 /* Input buffered per session at most (pipelined or while parked). */
 #define SMTP_INPUT_MAX (256 * 1024)
+/* Replies queued for a client that does not read, at most (about). */
+#define SMTP_OUTPUT_MAX (64 * 1024)
 
 /* server.c */
 /* A session was freed: the last one ends a shutdown. */

@@ -246,6 +246,25 @@ def test_bare_lf_cr_nul_in_command_closes(mx, line):
     assert d.closed()
 
 
+def test_client_that_does_not_read_is_throttled(mx):
+    """300 KB of pipelined NOOPs sent without reading a reply: the server
+    stops answering (and reading) while its replies pile up, and carries
+    on in order when the client reads."""
+    import threading
+    m = mx()
+    d, _ = ehlo(*m.addr("::1"))
+    n = 50000
+    sender = threading.Thread(target=d.send, args=(b"NOOP\r\n" * n +
+                                                   b"QUIT\r\n",))
+    sender.start()
+    time.sleep(1)
+    for _ in range(n):
+        d.expect(250, "2.0.0")
+    d.expect(221)
+    sender.join()
+    assert d.closed()
+
+
 def test_line_too_long_resyncs(mx):
     m = mx()
     d, _ = ehlo(*m.addr("::1"))
