@@ -271,6 +271,18 @@ session_park(struct smtp_session *s)
 
 static void session_process(struct smtp_session *s);
 
+/*
+ * The client has finished sending (it may still read): once everything it
+ * sent has been answered, close.
+ */
+static void
+session_eof_check(struct smtp_session *s)
+{
+	if (s->eof && !s->parked && !s->processing &&
+	    s->state != ST_CLOSING)
+		session_close_after_reply(s, "client-eof");
+}
+
 void
 session_resume(struct smtp_session *s)
 {
@@ -278,9 +290,10 @@ session_resume(struct smtp_session *s)
 	if (s->state == ST_CLOSING)
 		return;
 	session_process(s);
+	session_eof_check(s);
 }
 
-/* The client spoke first or sent a broken line: it is not talking SMTP. */
+/* A command line ends in CRLF and holds no other CR, LF or NUL. */
 static bool
 line_is_clean(const char *p, size_t len)
 {
@@ -499,11 +512,22 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
 
 		s->close_reason = e ? "tls-error" : "io-error";
-	} else {
-		s->close_reason = s->state == ST_CLOSING ? s->close_reason :
-		    "client-eof";
+		session_free(s);
+		return;
 	}
-	session_free(s);
+	if (s->state == ST_CLOSING) {
+		session_free(s);
+		return;
+	}
+	/*
+	 * EOF: a client may pipeline its last commands, QUIT included, and
+	 * shut its side down at once. What it sent still gets answered, a
+	 * commit in flight still gets its 250; then we close.
+	 */
+	s->eof = true;
+	if (!s->parked)
+		session_process(s);
+	session_eof_check(s);
 }
 
 void

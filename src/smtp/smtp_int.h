@@ -218,6 +218,7 @@ struct smtp_session {
 	bool parked;        /* waiting for a callback: input stays buffered */
 	bool processing;    /* inside session_process(): no re-entry */
 	bool skip_line;     /* resyncing after an over-long line */
+	bool eof;           /* the client shut down its sending side */
 	bool esmtp;
 	char helo[SMTP_DOMAIN_MAX + 1];
 	bool tls;

@@ -116,6 +116,35 @@ def test_pipelining(mx):
     assert len(m.messages("example.test", "carol", 1)) == 1
 
 
+def test_everything_answered_after_client_shutdown(mx):
+    """A client that pipelines its last commands with QUIT and shuts down
+    its sending side still gets every reply, the 250 included."""
+    import socket
+    m = mx()
+    d, _ = ehlo(*m.addr("127.0.0.1"))
+    d.send("MAIL FROM:<a@sender.test>\r\nRCPT TO:<bob@example.test>\r\n"
+           "DATA\r\n")
+    d.expect(250)
+    d.expect(250)
+    d.expect(354)
+    d.send(stuff(MSG) + b".\r\nNOOP\r\nQUIT\r\n")
+    d.sock.shutdown(socket.SHUT_WR)
+    d.expect(250, "2.0.0")
+    d.expect(250, "2.0.0")
+    d.expect(221)
+    assert d.closed()
+    [got] = m.messages("example.test", "bob", 1)
+    assert strip_added(got) == lf(MSG)
+    # Without QUIT: the replies still come, then the server closes.
+    d, _ = ehlo(*m.addr("127.0.0.1"))
+    d.send("NOOP\r\nHELP\r\n")
+    d.sock.shutdown(socket.SHUT_WR)
+    d.expect(250)
+    d.expect(214)
+    assert d.closed()
+    m.wait_log(r"disconnect .* reason=client-eof")
+
+
 def test_ehlo_keywords_and_simple_commands(mx):
     m = mx(server={"max_message_size": "10K"})
     d = Dialogue(*m.addr("::1"))
