@@ -12,6 +12,8 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
+	{ "serve", cmd_serve, "serve [-c FILE] [-d]" },
+	{ "check-config", cmd_check_config, "check-config -c FILE" },
 	{ NULL, NULL, NULL },
 };
 

@@ -40,7 +40,7 @@ enum conf_ptr_check { CONF_PTR_EXISTS, CONF_PTR_FORWARD_CONFIRMED };
 struct conf_domain {
 	char *name; /* lower case, no trailing dot */
 	bool ipv6_anonymous;
-	char *maildir; /* from deliver = maildir:DIR, absolute or file-relative */
+	char *maildir; /* deliver = maildir:DIR, absolute or file-relative */
 };
 
 struct config {
