@@ -287,6 +287,7 @@ count_void(struct spf_check *c, const struct dns_answer *a)
 {
 	if (a->status != DNS_NXDOMAIN && a->status != DNS_NODATA)
 		return true;
+	trace(c, "void lookup %u (limit %u)", c->voids + 1, c->spf->max_void);
 	if (++c->voids > c->spf->max_void) {
 		finish(c, SPF_PERMERROR, "more than %u void lookups",
 		    c->spf->max_void);
@@ -299,6 +300,8 @@ count_void(struct spf_check *c, const struct dns_answer *a)
 static bool
 count_lookup(struct spf_check *c)
 {
+	trace(c, "DNS lookup term %u (limit %d)", c->lookups + 1,
+	    SPF_MAX_DNS_TERMS);
 	if (++c->lookups > SPF_MAX_DNS_TERMS) {
 		finish(c, SPF_PERMERROR, "more than %d DNS lookups",
 		    SPF_MAX_DNS_TERMS);
