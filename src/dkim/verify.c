@@ -260,12 +260,13 @@ index_fields(struct dkim_verify *v, size_t len)
 	size_t i = 0, cap = 0;
 
 	while (i < len) {
-		size_t start = i, end;
+		size_t start = i, end = i;
 		const char *colon;
 		struct field *f;
 
-		/* A field ends at a CRLF not followed by WSP (unfolding). */
-		for (end = i;; end++) {
+		/* A field ends at a CRLF not followed by WSP (RFC 5322 2.2.3
+		 * unfolding); a bare LF is content, as in canonicalisation. */
+		for (;;) {
 			const char *q = memchr(p + end, '\n', len - end);
 
 			if (q == NULL) {
@@ -273,9 +274,9 @@ index_fields(struct dkim_verify *v, size_t len)
 				break;
 			}
 			end = (size_t)(q - p) + 1;
-			if (end == len || (p[end] != ' ' && p[end] != '\t'))
+			if (end - start >= 2 && p[end - 2] == '\r' &&
+			    (end == len || (p[end] != ' ' && p[end] != '\t')))
 				break;
-			end--;
 		}
 		if (v->nfield == cap) {
 			cap = cap ? 2 * cap : 32;
