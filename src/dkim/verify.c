@@ -458,8 +458,9 @@ sig_precheck(struct dkim_verify *v, struct sigstate *s,
 
 	if (s->sig.alg == DKIM_A_RSA_SHA1)
 		decide(s, r, DKIM_FAIL, "rsa-sha1 is not accepted (RFC 8301)");
-	else if (s->sig.has_x && s->sig.has_t && s->sig.x < s->sig.t)
-		decide(s, r, DKIM_FAIL, "x= is before t=");
+	else if (s->sig.has_x && s->sig.has_t && s->sig.x <= s->sig.t)
+		/* RFC 6376 3.5 x=: it MUST be greater than t=. */
+		decide(s, r, DKIM_FAIL, "x= is not after t=");
 	else if (s->sig.has_x && s->sig.x < (unsigned long long)now)
 		decide(s, r, DKIM_FAIL, "signature expired");
 	else if (froms > 1)
