@@ -617,6 +617,10 @@ test_lifecycle(void **state)
 	buf_reset(&msg);
 	verify(&msg, 0, NULL, &o);
 	assert_int_equal(o.n, 0);
+	/* No header fields at all: everything is body, nothing signed. */
+	buf_adds(&msg, "\r\nDKIM-Signature: v=1; a=rsa-sha256\r\n");
+	verify(&msg, 1, NULL, &o);
+	assert_int_equal(o.n, 0);
 	buf_free(&msg);
 }
 
