@@ -601,6 +601,22 @@ header_overflow(struct dkim_verify *v)
 	v->nfield = 0;
 }
 
+/* The first CRLF CRLF in p[0..len), or NULL; memchr finds the LFs far
+ * faster than a general memmem. */
+static const char *
+blank_line(const char *p, size_t len)
+{
+	const char *q = p, *end = p + len;
+
+	while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+		if (q - p >= 3 && q[-1] == '\r' &&
+		    q[-2] == '\n' && q[-3] == '\r')
+			return q - 3;
+		q++;
+	}
+	return NULL;
+}
+
 void
 dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 {
@@ -622,7 +638,7 @@ dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 	take = v->opt.max_header + 4 - old;
 	if (take > len)
 		take = len;
-	if ((end = memmem(p, take, "\r\n\r\n", 4)))
+	if ((end = blank_line(p, take)))
 		take = (size_t)(end - p) + 4;
 	buf_add(&v->hdr, p, take);
 	if (v->hdr.len >= 2 && old < 2 && v->hdr.p[0] == '\r' &&
@@ -631,8 +647,7 @@ dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 		hlen = 0;
 	} else {
 		from = v->scanned >= 3 ? v->scanned - 3 : 0;
-		end = memmem(v->hdr.p + from, v->hdr.len - from, "\r\n\r\n",
-		    4);
+		end = blank_line(v->hdr.p + from, v->hdr.len - from);
 		if (end == NULL) {
 			v->scanned = v->hdr.len;
 			if (v->hdr.len > v->opt.max_header)
