@@ -585,9 +585,11 @@ static void
 session_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
+	char helo[LOG_VALUE_MAX];
 
+	log_escape(helo, sizeof helo, s->helo, strlen(s->helo));
 	log_info("s=%s disconnect client=%s helo=%s tls=%s msgs=%u reason=%s",
-	    s->id, s->ip, s->helo[0] ? s->helo : "-",
+	    s->id, s->ip, helo[0] ? helo : "-",
 	    s->tls ? s->tls_version : "no", s->msgs,
 	    s->close_reason ? s->close_reason : "quit");
 	session_txn_reset(s);
