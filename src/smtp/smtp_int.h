@@ -18,6 +18,8 @@
 #include "smtp/smtp.h"
 
 /* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
+/* RFC 5321 4.5.3.1.5: a reply line too. */
+#define SMTP_REPLY_MAX 512
 #define SMTP_LINE_MAX 512
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
 #define SMTP_PATH_MAX 256
