@@ -189,6 +189,7 @@ struct smtp_server {
 	smtp_drained_cb *drained;
 	void *drained_arg;
 	struct event *drained_ev;
+	struct event *accept_pause_ev; /* re-enables accepting after EMFILE */
 };
 
 struct smtp_txn {
@@ -234,6 +235,8 @@ struct smtp_session {
 
 /* Read in big pieces: fewer syscalls per message. */
 #define SMTP_READ_MAX (64 * 1024)
+/* How long accepting pauses after an accept() error (EMFILE...). */
+#define SMTP_ACCEPT_PAUSE_MS 100
 #define SMTP_DATA_CHUNK (64 * 1024)
 /* Input buffered per session at most (pipelined or while parked). */
 #define SMTP_INPUT_MAX (256 * 1024)
