@@ -41,7 +41,8 @@ test_plain_ipv4_one_rcpt(void **state)
 	s.txn.rcpts[0] = rcpt;
 	s.txn.rcpt_count = 1;
 	smtp_received(&b, &s, "Q1");
-	match(&b, "^Received: from client\\.test \\(\\[192\\.0\\.2\\.7\\]\\)\r\n"
+	match(&b, "^Received: from client\\.test "
+	    "\\(\\[192\\.0\\.2\\.7\\]\\)\r\n"
 	    "\tby mx\\.example\\.test \\(mxgate\\) with ESMTP id Q1\r\n"
 	    "\tfor <bob@example\\.test>; [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} "
 	    "[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} \\+0000\r\n$");
