@@ -3,12 +3,15 @@
 Everything here is shared by the servers under test, so that they check the
 same senders against the same DNS with the same bytes:
 
-- sender.test publishes SPF "v=spf1 include:_spf.sender.test -all" whose
+- sender.example publishes SPF "v=spf1 include:_spf.sender.example -all" whose
   include allows 2001:db8:6::/48, and an rsa2048 DKIM key (selector bench);
-- every client address 2001:db8:6::100.. has a PTR to mta-N.sender.test,
+- every client address 2001:db8:6::100.. has a PTR to mta-N.sender.example,
   whose AAAA maps back (forward-confirmed, RFC 8601 iprev);
 - NOPTR_SOURCE has no PTR at all (the negative probe);
-- messages are 4 KiB, From sender.test, signed by dkimpy at setup.
+- messages are 4 KiB, From sender.example, signed by dkimpy at setup.
+
+The domains are under example. (RFC 2606), not test.: libunbound, which
+OpenDKIM resolves with, answers names under test. itself (RFC 6761).
 
 All addresses are in 2001:db8:6::/48, the range of this benchmark; the
 benchmark runs in its own network namespace, so nothing leaks out.
@@ -32,12 +35,12 @@ NOPTR_SOURCE = "2001:db8:6::dead"
 DNS_HOST = "127.0.6.53"
 DNS_PORT = 53
 
-SENDER_DOMAIN = "sender.test"
-RCPT_DOMAIN = "rcpt.test"
+SENDER_DOMAIN = "sender.example"
+RCPT_DOMAIN = "rcpt.example"
 SELECTOR = "bench"
-MAIL_FROM = "news@sender.test"
-RCPT_TO = "bob@rcpt.test"
-HELO = "mta.sender.test"
+MAIL_FROM = "news@sender.example"
+RCPT_TO = "bob@rcpt.example"
+HELO = "mta.sender.example"
 MESSAGE_SIZE = 4096
 REVERSE_ZONE = "6.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
 
@@ -73,7 +76,7 @@ def txt_strings(text):
 def zones(pubkey, source_count):
     """Zones in the form tests/e2e/knot.py takes."""
     sender = {
-        "@": ['TXT "v=spf1 include:_spf.sender.test -all"'],
+        "@": ['TXT "v=spf1 include:_spf.sender.example -all"'],
         "_spf": [f'TXT "v=spf1 ip6:{BENCH_NET} -all"'],
         f"{SELECTOR}._domainkey": [
             "TXT " + txt_strings(f"v=DKIM1; k=rsa; p={pubkey}")],

@@ -12,7 +12,7 @@ private mount namespace with /etc/resolv.conf bind-mounted to point at the
 bench's DNS server (bench/e2e.sh does that), so nothing system-wide changes.
 
     with PeerStack(dir, "2001:db8:6::25", port, "127.0.6.53",
-                   "bob@rcpt.test") as peer:
+                   "bob@rcpt.example") as peer:
         ...                       # SMTP on [2001:db8:6::25]:port
         peer.delivered()          # messages in the Maildirs so far
 """
@@ -101,14 +101,13 @@ class PeerStack:
             "MAIL_UID": nobody.pw_uid, "MAIL_GID": nobody.pw_gid,
             "DNS_HOST": self.dns_host, "RCPT_TO": self.rcpt,
             "RCPT_LOCAL": self.rcpt.split("@")[0],
+            "RCPT_DOMAIN": self.rcpt.split("@")[1],
         }
         etc = os.path.join(d, "etc")
         for name in ("main.cf", "master.cf", "policyd-spf.conf"):
             fill(name + ".in", os.path.join(etc, name), values)
         fill("opendkim.conf.in", os.path.join(dkim_dir, "opendkim.conf"),
              values)
-        fill("opendkim-unbound.conf.in", os.path.join(dkim_dir,
-                                                      "unbound.conf"), values)
         os.chmod(d, 0o755)
 
     def _postfix(self, *args):

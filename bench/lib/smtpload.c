@@ -748,7 +748,7 @@ usage(void)
 	    "usage: smtpload -s [HOST]:PORT -d MSGDIR -f FROM -r RCPT [-r ..]\n"
 	    "  [-S FIRST_SOURCE_ADDR] [-c SESSIONS=20] [-m MESSAGES=1000]\n"
 	    "  [-k MSGS_PER_CONNECTION=1] [-t MAX_SECONDS=120] "
-	    "[-H HELO=client.sender.test]\n");
+	    "[-H HELO=client.sender.example]\n");
 	exit(2);
 }
 
@@ -756,7 +756,7 @@ int
 main(int argc, char **argv)
 {
 	const char *msgdir = NULL, *from = NULL, *source = NULL;
-	const char *helo = "client.sender.test";
+	const char *helo = "client.sender.example";
 	char *rcpt[MAX_RCPT];
 	unsigned nrcpt = 0, i;
 	struct conn *conns;
