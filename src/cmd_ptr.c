@@ -1,6 +1,8 @@
 /*
- * mxgate ptr [--dns HOST:PORT] IP: the forward-confirmed reverse DNS of an
- * address (RFC 8601 iprev), the way the server checks a client.
+ * mxgate ptr [--dns HOST:PORT] [--trust-anchor FILE] IP: the
+ * forward-confirmed reverse DNS of an address (RFC 8601 iprev), the way the
+ * server checks a client; with a trust anchor, answers that fail DNSSEC
+ * validation count as DNS failures, as in the server.
  *
  * Prints "pass NAME", "fail" or "temperror" and exits 0. "fail" covers
  * RFC 8601's permerror too (no PTR record at all): for an operator both mean
@@ -35,7 +37,8 @@ ptr_done(void *arg, const struct iprev_result *r)
 static int
 ptr_usage(void)
 {
-	fprintf(stderr, "usage: mxgate ptr [--dns HOST:PORT] IP\n");
+	fprintf(stderr, "usage: mxgate ptr [--dns HOST:PORT] "
+	    "[--trust-anchor FILE] IP\n");
 	return 2;
 }
 
@@ -73,6 +76,9 @@ cmd_ptr(int argc, char **argv)
 			server = argv[++i];
 		else if (strncmp(argv[i], "--dns=", 6) == 0)
 			server = argv[i] + 6;
+		else if (strcmp(argv[i], "--trust-anchor") == 0 &&
+		    i + 1 < argc)
+			opt.trust_anchor = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
 			return ptr_usage();
 		else if (ip == NULL)

@@ -12,7 +12,12 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
-	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] IP" },
+	{ "serve", cmd_serve, "serve [-c FILE] [-d]" },
+	{ "check-config", cmd_check_config, "check-config -c FILE" },
+	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] [--trust-anchor FILE] IP" },
+	{ "spf", cmd_spf, "spf [--dns HOST:PORT] [--trace] IP SENDER [HELO]" },
+	{ "dkim", cmd_dkim,
+	    "dkim [--dns HOST:PORT | --keys FILE] [--bench N] [FILE|-]" },
 	{ NULL, NULL, NULL },
 };
 

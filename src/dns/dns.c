@@ -14,7 +14,7 @@ dns_name_norm(const char *p, size_t len, char *out, bool allow_root)
 	if (len > 0 && p[len - 1] == '.')
 		len--;
 	if (len == 0) {
-		/* "" and "." are the root; ".." fails below as an empty label. */
+		/* "" and "." are the root; ".." fails below (empty label). */
 		out[0] = '\0';
 		return allow_root ? 0 : -1;
 	}

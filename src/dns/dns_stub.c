@@ -355,6 +355,7 @@ zone_line(struct stub *s, struct span line, char *txt)
 	char name[DNS_NAME_MAX + 2];
 	unsigned long long ttl;
 	struct span tok, nm, v;
+	bool seen_ttl = false, seen_in = false;
 	enum dns_type type;
 	size_t n;
 	int i;
@@ -367,9 +368,13 @@ zone_line(struct stub *s, struct span line, char *txt)
 	/* The TTL and the class may come in either order, each at most once. */
 	tok = zone_token(&c);
 	for (i = 0; i < 2; i++) {
-		if (span_to_u64(tok, UINT32_MAX, &ttl) ||
-		    span_eq_nocase_cstr(tok, "IN"))
-			tok = zone_token(&c);
+		if (!seen_ttl && span_to_u64(tok, UINT32_MAX, &ttl))
+			seen_ttl = true;
+		else if (!seen_in && span_eq_nocase_cstr(tok, "IN"))
+			seen_in = true;
+		else
+			break;
+		tok = zone_token(&c);
 	}
 	v = zone_rest(&c);
 	if (span_eq_nocase_cstr(tok, "TIMEOUT") ||

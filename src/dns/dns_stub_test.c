@@ -207,8 +207,8 @@ test_bad_names(void **state)
 	struct fix *f = *state;
 	static const char *const bad[] = {
 		"", ".", "..", "a..b", ".a", "a b", "a\\.b", "a\tb",
-		"x23456789012345678901234567890123456789012345678901234567890"
-		"1234.test",
+		("x2345678901234567890123456789012345678901234567890123456789"
+		"01234.test"),
 	};
 	char longname[300];
 	struct got g = { 0 };
@@ -320,6 +320,8 @@ test_load_errors(void **state)
 		{ "a.test TXT \"x\" junk\n", -1 },
 		{ "a.test TXT \"\\25\"\n", -1 },
 		{ "a.test TIMEOUT now\n", -1 },
+		{ "a.test 300 300 A 192.0.2.1\n", -1 },
+		{ "a.test IN IN A 192.0.2.1\n", -1 },
 		{ "a.test MX 70000 mx.test\n", -1 },
 		{ "a.test PTR bad..name\n", -1 },
 		{ "; ok\n\na.test CNAME b.test\nc.test\n", -4 },

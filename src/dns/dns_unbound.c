@@ -174,9 +174,14 @@ ubq_done(void *arg, int err, void *pkt, int len, int sec, char *why_bogus,
 		ubq_release(r, q);
 		return;
 	}
-	if (sec == 1 && why_bogus != NULL)
-		log_warn("dns answer=bogus type=%s reason=\"%s\"",
-		    dns_type_str(q->type), why_bogus);
+	if (sec == 1 && why_bogus != NULL) {
+		/* The reason quotes names and servers from DNS data. */
+		char why[LOG_VALUE_MAX];
+
+		log_warn("dns answer=bogus type=%s reason=%s",
+		    dns_type_str(q->type), log_escape(why, sizeof(why),
+		    why_bogus, strlen(why_bogus)));
+	}
 	q->have = true;
 	q->err = err;
 	q->sec = sec;

@@ -215,7 +215,8 @@ has_addr(const struct got *g, const void *addr, size_t len)
 	if (g->a.count != 2)
 		return false;
 	for (i = 0; i < 2; i++)
-		if (g->rr[i].len == len && memcmp(g->rr[i].data, addr, len) == 0)
+		if (g->rr[i].len == len &&
+		    memcmp(g->rr[i].data, addr, len) == 0)
 			return true;
 	return false;
 }

@@ -184,7 +184,8 @@ find_alias(struct cur c, size_t ancount, const char *name, char *target,
 		}
 		if (h.type == DNS_T_CNAME && h.class == CLASS_IN &&
 		    h.owner_ok && strcmp(h.owner, name) == 0) {
-			struct cur d = { c.p, h.rdoff + h.rdlen, h.rdoff, NULL };
+			struct cur d = { c.p, h.rdoff + h.rdlen, h.rdoff,
+				NULL };
 			bool ok;
 
 			cur_name(&d, target, &ok);

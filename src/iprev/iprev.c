@@ -289,7 +289,8 @@ on_forward(void *arg, const struct dns_answer *a)
 	if (a->status == DNS_TEMPFAIL)
 		f->temp = true;
 	for (i = 0; i < a->count; i++)
-		if (a->rr[i].len == n && memcmp(a->rr[i].data, ip->addr, n) == 0)
+		if (a->rr[i].len == n &&
+		    memcmp(a->rr[i].data, ip->addr, n) == 0)
 			f->match = true;
 	decide(ip);
 }

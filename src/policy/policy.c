@@ -1,6 +1,5 @@
 #include "policy/policy.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,28 +16,6 @@ reply_set(struct policy_reply *out, enum policy_verdict verdict, int code,
 }
 
 void
-policy_format_ip(const struct sockaddr *sa, char *out, size_t outsz)
-{
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			inet_ntop(AF_INET, s6->sin6_addr.s6_addr + 12, out,
-			    (socklen_t)outsz);
-			return;
-		}
-		/* glibc's inet_ntop writes the RFC 5952 canonical form. */
-		inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)outsz);
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, out, (socklen_t)outsz);
-	} else {
-		snprintf(out, outsz, "unknown");
-	}
-}
-
-void
 policy_client_init(struct policy_client *c, const struct sockaddr *sa,
     bool trusted)
 {
@@ -51,7 +28,7 @@ policy_client_init(struct policy_client *c, const struct sockaddr *sa,
 		ipv6 = !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr);
 	}
 	c->anonymous_ipv6 = ipv6 && !trusted;
-	policy_format_ip(sa, c->ip, sizeof c->ip);
+	iprev_addr_text(sa, c->ip, sizeof c->ip);
 }
 
 bool

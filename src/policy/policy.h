@@ -15,11 +15,10 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
+#include "iprev/iprev.h"
 
 enum policy_verdict { POLICY_ACCEPT, POLICY_TEMPFAIL, POLICY_REJECT };
 
-/* RFC 5952 text of an IPv6 address: 39 characters and the NUL. */
-#define POLICY_IP_TEXT_MAX 46
 /* The longest reply text built here, with a domain of DNS_NAME_MAX. */
 #define POLICY_TEXT_MAX 384
 
@@ -35,7 +34,7 @@ struct policy_reply {
 struct policy_client {
 	/* The three checks apply: IPv6 (not IPv4-mapped), not in a connector. */
 	bool anonymous_ipv6;
-	char ip[POLICY_IP_TEXT_MAX]; /* RFC 5952 / dotted text */
+	char ip[IPREV_ADDR_MAX]; /* RFC 5952 / dotted text */
 };
 
 /* Reverse DNS as the RCPT rule needs it (per [policy] ptr_check). */
@@ -73,8 +72,5 @@ void policy_rcpt(const struct policy_client *c, const struct conf_domain *dom,
 /* The end-of-DATA decision. */
 void policy_data(const struct policy_client *c, const struct policy_auth *a,
     struct policy_reply *out);
-
-/* Writes the RFC 5952 text of sa's address (IPv4-mapped printed as IPv4). */
-void policy_format_ip(const struct sockaddr *sa, char *out, size_t outsz);
 
 #endif

@@ -177,10 +177,10 @@ test_ip_text_is_rfc5952(void **state)
 	(void)state;
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct sockaddr_storage ss = addr(cases[i].in);
-		char out[POLICY_IP_TEXT_MAX];
+		struct policy_client c;
 
-		policy_format_ip((struct sockaddr *)&ss, out, sizeof out);
-		assert_string_equal(out, cases[i].out);
+		policy_client_init(&c, (struct sockaddr *)&ss, false);
+		assert_string_equal(c.ip, cases[i].out);
 	}
 }
 

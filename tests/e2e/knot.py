@@ -33,7 +33,9 @@ without SOA and NS records gets default ones. As a pytest fixture::
 
 ``address`` is "127.0.0.1:PORT" (what ``--dns`` and ``[dns] servers``
 take), ``host``/``port`` are its parts. ``knot.reload(zones)`` replaces
-the zones of a running server.
+the zones of a running server. ``Knot(zones, dnssec=True)`` signs every
+zone (Knot's default policy, ECDSA P-256); ``trust_anchors()`` then gives
+the DNSKEY lines for a ``[dns] trust_anchor`` file.
 """
 
 import ipaddress
@@ -111,8 +113,9 @@ def zone_text(origin, zone):
 class Knot:
     """A running knotd; use as a context manager."""
 
-    def __init__(self, zones, host="127.0.0.1", timeout=15):
+    def __init__(self, zones, host="127.0.0.1", timeout=15, dnssec=False):
         self.zones = {z.rstrip(".").lower(): v for z, v in zones.items()}
+        self.dnssec = dnssec
         self.host = host
         self.port = None
         self.timeout = timeout
@@ -131,6 +134,7 @@ class Knot:
         self.stop()
 
     def _write(self):
+        os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
         for origin, zone in self.zones.items():
             with open(os.path.join(self.dir, origin + ".zone"), "w") as f:
                 f.write(zone_text(origin, zone))
@@ -152,7 +156,10 @@ template:
     zonefile-sync: -1
     journal-content: none
     semantic-checks: off
-zone:
+"""
+        if self.dnssec:
+            conf += "    dnssec-signing: on\n"
+        conf += """zone:
 """
         for origin in self.zones:
             conf += f"  - domain: {origin}\n"
@@ -196,6 +203,19 @@ zone:
                 return True
             time.sleep(0.05)
         return False
+
+    def trust_anchors(self):
+        """Zone-file lines of every zone's key-signing DNSKEY (dnssec=True),
+        for a resolver's trust anchor file."""
+        lines = []
+        for origin in self.zones:
+            q = dns.message.make_query(origin + ".", dns.rdatatype.DNSKEY)
+            r = dns.query.udp(q, self.host, port=self.port, timeout=2)
+            for rrset in r.answer:
+                for key in rrset:
+                    if key.flags & 1:  # SEP bit: the KSK (RFC 4034 2.1.1)
+                        lines.append(f"{origin}. 300 IN DNSKEY {key}")
+        return "\n".join(lines) + "\n"
 
     def reload(self, zones):
         """Replaces the zones (same origins) and waits for the new SOA."""

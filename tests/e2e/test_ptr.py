@@ -154,3 +154,51 @@ def test_reload(knot):
         k.reload({"example.test": {"mx": ["A 192.0.2.25", "A 192.0.2.7"]}})
         assert ptr(k.address, "192.0.2.7").stdout == \
             "pass mx.example.test\n"
+
+
+DNSSEC_ZONES = {
+    "example.test": {"mx": ["AAAA 2001:db8:3::25"]},
+    "3.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa": {
+        ptr6("2001:db8:3::25"): ["PTR mx.example.test."],
+    },
+}
+
+
+def test_dnssec_secure_and_bogus(tmp_path):
+    """With trust anchors, signed data passes; a wrong key makes the same
+    data bogus, which is a temporary DNS failure, never pass or fail."""
+    with Knot(DNSSEC_ZONES, dnssec=True) as signed, \
+            Knot(DNSSEC_ZONES, dnssec=True) as other:
+        good = tmp_path / "good.key"
+        good.write_text(signed.trust_anchors())
+        wrong = tmp_path / "wrong.key"
+        wrong.write_text(other.trust_anchors())
+        assert good.read_text() != wrong.read_text()
+
+        def run(anchor):
+            return subprocess.run(
+                [MXGATE, "ptr", "--dns", signed.address, "--trust-anchor",
+                 str(anchor), "2001:db8:3::25"],
+                capture_output=True, text=True, timeout=30)
+
+        r = run(good)
+        assert (r.returncode, r.stdout) == (0, "pass mx.example.test\n"), \
+            r.stderr
+        r = run(wrong)
+        assert (r.returncode, r.stdout) == (0, "temperror\n"), r.stderr
+        assert "answer=bogus" in r.stderr
+        r = run(tmp_path / "missing.key")
+        assert r.returncode == 2 and "trust anchor" in r.stderr
+
+
+def test_dnssec_unsigned_zone_is_bogus_under_anchor(tmp_path, knot):
+    """An anchor for a zone that is served unsigned: the answers cannot be
+    validated (RFC 4035 5), so they are not used."""
+    with Knot(DNSSEC_ZONES, dnssec=True) as signed:
+        anchor = tmp_path / "a.key"
+        anchor.write_text(signed.trust_anchors())
+    r = subprocess.run([MXGATE, "ptr", "--dns", knot.address,
+                        "--trust-anchor", str(anchor), "2001:db8:3::25"],
+                       capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout) == (0, "temperror\n"), r.stderr
+    assert "answer=bogus" in r.stderr

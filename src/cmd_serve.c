@@ -1,0 +1,160 @@
+/*
+ * mxgate serve [-c FILE] [-d]: runs the gateway in the foreground, logging
+ * to stderr. SIGTERM or SIGINT stops accepting, lets transactions in
+ * flight finish, and exits 0.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "cmd.h"
+#include "conf/conf.h"
+#include "deliver/deliver.h"
+#include "smtp/smtp.h"
+#include "spool/spool.h"
+
+struct serve {
+	struct event_base *base;
+	struct smtp_server *srv;
+	bool stopping;
+};
+
+static void
+on_drained(void *arg)
+{
+	struct serve *sv = arg;
+
+	log_info("shutdown complete");
+	event_base_loopexit(sv->base, NULL);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)what;
+	if (sv->stopping) {
+		log_info("signal=%d again: waiting for transactions in flight",
+		    (int)sig);
+		return;
+	}
+	sv->stopping = true;
+	log_info("signal=%d shutting down", (int)sig);
+	smtp_server_shutdown(sv->srv, on_drained, sv);
+}
+
+/* After binding: ports below 1024 need root, nothing afterwards does. */
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (!user) {
+		if (geteuid() == 0)
+			log_warn("RUNNING AS ROOT: set 'user =' in [server] so "
+			    "that mxgate drops privileges after binding");
+		return 0;
+	}
+	if (geteuid() != 0) {
+		log_warn("user=%s ignored: not started as root", user);
+		return 0;
+	}
+	pw = getpwnam(user);
+	if (!pw) {
+		log_warn("user=%s unknown", user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		log_warn("user=%s cannot switch: %s", user, strerror(errno));
+		return -1;
+	}
+	/* Make sure there is no way back. */
+	if (setuid(0) == 0) {
+		log_warn("user=%s could regain root: refusing to run", user);
+		return -1;
+	}
+	log_info("running as user=%s uid=%u", user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	const char *file = NULL;
+	char err[512];
+	struct config *conf;
+	struct spool *spool = NULL;
+	struct deliver *dl = NULL;
+	struct serve sv = { 0 };
+	struct event *sigterm = NULL, *sigint = NULL;
+	int opt, rc = 1;
+
+	while ((opt = getopt(argc, argv, "c:d")) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'd':
+			log_threshold = LOG_DEBUG;
+			break;
+		default:
+			fprintf(stderr, "usage: mxgate serve [-c FILE] [-d]\n");
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: mxgate serve [-c FILE] [-d]\n");
+		return 2;
+	}
+	conf = file ? conf_load(file, err, sizeof err) :
+	    conf_default(err, sizeof err);
+	if (!conf) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		return 2;
+	}
+	/* A client that goes away mid-write must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	sv.base = event_base_new();
+	sv.srv = smtp_server_new(sv.base, conf, err, sizeof err);
+	if (!sv.srv) {
+		log_warn("startup error=\"%s\"", err);
+		goto out;
+	}
+	if (drop_privileges(conf->user) != 0)
+		goto out;
+	spool = spool_open(sv.base, conf->spool, err, sizeof err);
+	if (!spool) {
+		log_warn("spool dir=%s error=\"%s\"", conf->spool, err);
+		goto out;
+	}
+	dl = deliver_new(sv.base, spool, conf);
+	smtp_server_start(sv.srv, spool);
+	sigterm = evsignal_new(sv.base, SIGTERM, on_signal, &sv);
+	sigint = evsignal_new(sv.base, SIGINT, on_signal, &sv);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	log_info("ready hostname=%s config=%s spool=%s", conf->hostname,
+	    conf->file, conf->spool);
+	event_base_dispatch(sv.base);
+	rc = 0;
+out:
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	smtp_server_free(sv.srv);
+	deliver_free(dl);
+	spool_close(spool);
+	event_base_free(sv.base);
+	conf_free(conf);
+	return rc;
+}

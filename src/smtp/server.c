@@ -1,0 +1,245 @@
+/*
+ * The server: listeners, the accept path with the total connection cap,
+ * and shutdown. Sessions are in session.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "conf/conf.h"
+#include "smtp/smtp_int.h"
+
+struct listener_ctx {
+	struct smtp_server *srv;
+	const struct conf_listen *conf;
+};
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct listener_ctx *ctx = arg;
+	struct smtp_server *srv = ctx->srv;
+
+	(void)l;
+	if (srv->session_count >= srv->conf->max_connections) {
+		static const char busy[] = "421 4.7.0 Too many connections, "
+		    "try again later\r\n";
+		ssize_t n;
+
+		/* No session for it: one non-blocking write and close. */
+		n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)n;
+		log_warn("limit result=refused reason=max_connections "
+		    "connections=%u", srv->session_count);
+		close(fd);
+		return;
+	}
+	session_new(srv, fd, sa, (socklen_t)salen, ctx->conf->proxy,
+	    ctx->conf->text);
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	(void)arg;
+	/* Out of descriptors, say: keep serving the sessions we have. */
+	log_warn("accept error=%s", evutil_socket_error_to_string(e));
+}
+
+static void
+listen_text(const struct sockaddr *sa, char *out, size_t outsz)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+		snprintf(out, outsz, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+		snprintf(out, outsz, "%s:%u", ip, ntohs(s4->sin_port));
+	}
+}
+
+static struct evconnlistener *
+listen_one(struct smtp_server *srv, const struct conf_listen *li,
+    struct listener_ctx *ctx, char *err, size_t errsz)
+{
+	struct evconnlistener *l;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	char text[80];
+
+	ctx->srv = srv;
+	ctx->conf = li;
+	/* V6ONLY: "[::]:25" and "0.0.0.0:25" can both be listed. */
+	l = evconnlistener_new_bind(srv->base, on_accept, ctx,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	    LEV_OPT_REUSEABLE | LEV_OPT_DISABLED |
+	    (li->addr.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+	    1024,
+	    (const struct sockaddr *)&li->addr, (int)li->addrlen);
+	if (!l) {
+		snprintf(err, errsz, "listen %s: %s", li->text,
+		    strerror(errno));
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l, on_accept_error);
+	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound,
+	    &blen);
+	listen_text((const struct sockaddr *)&bound, text, sizeof text);
+	/* The real port matters when the file said 0 (tests do). */
+	log_info("listening on %s%s", text, li->proxy ? " proxy" : "");
+	return l;
+}
+
+struct smtp_server *
+smtp_server_new(struct event_base *base, const struct config *conf,
+    char *err, size_t errsz)
+{
+	struct smtp_server *srv = xcalloc(1, sizeof *srv);
+	size_t i;
+
+	srv->base = base;
+	srv->conf = conf;
+	srv->id_base = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+	srv->limits = smtp_limits_new(conf->max_connections_per_ip);
+	if (conf->tls_certificate) {
+		srv->tls = smtp_tls_ctx_new(conf->tls_certificate,
+		    conf->tls_key, err, errsz);
+		if (!srv->tls) {
+			smtp_server_free(srv);
+			return NULL;
+		}
+	}
+	srv->listeners = xcalloc(conf->listen_count, sizeof *srv->listeners);
+	srv->listener_args = xcalloc(conf->listen_count,
+	    sizeof *srv->listener_args);
+	for (i = 0; i < conf->listen_count; i++) {
+		struct listener_ctx *ctx = xcalloc(1, sizeof *ctx);
+
+		srv->listener_args[i] = ctx;
+		srv->listeners[i] = listen_one(srv, &conf->listen[i], ctx, err,
+		    errsz);
+		srv->listener_count++;
+		if (!srv->listeners[i]) {
+			smtp_server_free(srv);
+			return NULL;
+		}
+	}
+	return srv;
+}
+
+void
+smtp_server_start(struct smtp_server *srv, struct spool *spool)
+{
+	size_t i;
+
+	srv->spool = spool;
+	for (i = 0; i < srv->listener_count; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+static void
+close_listeners(struct smtp_server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->listener_count; i++) {
+		if (srv->listeners[i])
+			evconnlistener_free(srv->listeners[i]);
+		free(srv->listener_args[i]);
+	}
+	free(srv->listeners);
+	free(srv->listener_args);
+	srv->listeners = NULL;
+	srv->listener_args = NULL;
+	srv->listener_count = 0;
+}
+
+static void
+on_drained(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (srv->drained)
+		srv->drained(srv->drained_arg);
+}
+
+void
+smtp_server_session_gone(struct smtp_server *srv)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (srv->shutting_down && srv->session_count == 0 && srv->drained &&
+	    !srv->drained_ev) {
+		srv->drained_ev = evtimer_new(srv->base, on_drained, srv);
+		evtimer_add(srv->drained_ev, &now);
+	}
+}
+
+void
+smtp_server_shutdown(struct smtp_server *srv, smtp_drained_cb *done,
+    void *arg)
+{
+	struct smtp_session *s, *next;
+
+	srv->shutting_down = true;
+	srv->drained = done;
+	srv->drained_arg = arg;
+	close_listeners(srv);
+	log_info("shutdown sessions=%u", srv->session_count);
+	for (s = srv->sessions; s; s = next) {
+		next = s->next;
+		session_shutdown(s);
+	}
+	smtp_server_session_gone(srv);
+}
+
+void
+smtp_server_free(struct smtp_server *srv)
+{
+	if (!srv)
+		return;
+	close_listeners(srv);
+	if (srv->drained_ev)
+		event_free(srv->drained_ev);
+	smtp_limits_free(srv->limits);
+	smtp_tls_ctx_free(srv->tls);
+	free(srv);
+}
+
+int
+smtp_tls_check(const struct config *conf, char *err, size_t errsz)
+{
+	struct ssl_ctx_st *ctx;
+
+	if (!conf->tls_certificate)
+		return 0;
+	ctx = smtp_tls_ctx_new(conf->tls_certificate, conf->tls_key, err,
+	    errsz);
+	if (!ctx)
+		return ERR_TLS;
+	smtp_tls_ctx_free(ctx);
+	return 0;
+}

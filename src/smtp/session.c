@@ -1,0 +1,568 @@
+/*
+ * The session: one client connection, its bufferevent, its state and its
+ * transaction. This file owns the I/O side: reading lines and DATA out of
+ * the input buffer, parking and resuming, replies, STARTTLS, timeouts and
+ * the single way out, session_free(). The commands live in commands.c.
+ *
+ * Replies are appended to the output buffer and written when the loop next
+ * runs, so all the replies to one pipelined group leave in one write.
+ */
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "conf/conf.h"
+#include "smtp/smtp_int.h"
+#include "spool/spool.h"
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+static void session_free(struct smtp_session *s);
+
+static void
+on_close_ev(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_free(arg);
+}
+
+static const char *
+state_name(unsigned st)
+{
+	switch (st) {
+	case ST_PROXY: return "proxy";
+	case ST_GREET: return "greet";
+	case ST_READY: return "ready";
+	case ST_MAIL: return "mail";
+	case ST_RCPT: return "rcpt";
+	case ST_DATA: return "data";
+	case ST_CLOSING: return "closing";
+	}
+	return "?";
+}
+
+void
+session_set_state(struct smtp_session *s, unsigned state)
+{
+	log_debug("s=%s state %s -> %s", s->id, state_name(s->state),
+	    state_name(state));
+	s->state = state;
+}
+
+/* Text of a sockaddr: IPv4-mapped IPv6 becomes the IPv4 client it is. */
+static void
+peer_set(struct smtp_session *s, const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0xff, 0xff };
+
+	memset(&s->peer, 0, sizeof s->peer);
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		if (memcmp(s6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&s->peer;
+
+			s4->sin_family = AF_INET;
+			s4->sin_port = s6->sin6_port;
+			memcpy(&s4->sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			memcpy(&s->peer, s6, sizeof *s6);
+		}
+	} else {
+		memcpy(&s->peer, sa, sizeof(struct sockaddr_in));
+	}
+	if (s->peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 =
+		    (const struct sockaddr_in6 *)&s->peer;
+
+		/* glibc prints RFC 5952 canonical text. */
+		inet_ntop(AF_INET6, &s6->sin6_addr, s->ip, sizeof s->ip);
+		s->port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 =
+		    (const struct sockaddr_in *)&s->peer;
+
+		inet_ntop(AF_INET, &s4->sin_addr, s->ip, sizeof s->ip);
+		s->port = ntohs(s4->sin_port);
+	}
+}
+
+static void
+set_timeout(struct smtp_session *s, unsigned seconds)
+{
+	struct timeval tv = { (time_t)seconds, 0 };
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* The client address is known: count it, greet it. */
+static void
+session_begin(struct smtp_session *s)
+{
+	const struct config *conf = s->srv->conf;
+
+	log_info("s=%s connect client=%s port=%u listener=%s", s->id, s->ip,
+	    s->port, s->listener);
+	if (!smtp_limits_acquire(s->srv->limits,
+	    (const struct sockaddr *)&s->peer)) {
+		log_warn("s=%s limit client=%s reason=per-network", s->id,
+		    s->ip);
+		smtp_reply(s, 421, "4.7.0", "%s Too many connections from "
+		    "your network, try again later", conf->hostname);
+		session_close_after_reply(s, "limit");
+		return;
+	}
+	s->counted = true;
+	session_set_state(s, ST_GREET);
+	smtp_banner(s);
+}
+
+struct smtp_session *
+session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen, bool proxy, const char *listener)
+{
+	struct smtp_session *s = xcalloc(1, sizeof *s);
+
+	(void)salen;
+	s->srv = srv;
+	s->fd = fd;
+	s->listener = listener;
+	snprintf(s->id, sizeof s->id, "%08x%04x", srv->id_base,
+	    (unsigned)(srv->next_id++ & 0xffff));
+	peer_set(s, sa);
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	set_timeout(s, srv->conf->timeout_command_s);
+
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->session_count++;
+
+	if (proxy) {
+		s->state = ST_PROXY;
+		log_debug("s=%s accept proxy=%s port=%u", s->id, s->ip,
+		    s->port);
+	} else {
+		session_begin(s);
+	}
+	return s;
+}
+
+static void
+reply_vadd(struct smtp_session *s, int code, char sep, const char *enh,
+    const char *fmt, va_list ap)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	char text[512];
+	int n;
+
+	n = vsnprintf(text, sizeof text, fmt, ap);
+	if (n < 0)
+		text[0] = '\0';
+	if (enh)
+		evbuffer_add_printf(out, "%03d%c%s %s\r\n", code, sep, enh,
+		    text);
+	else
+		evbuffer_add_printf(out, "%03d%c%s\r\n", code, sep, text);
+	log_debug("s=%s reply %03d %s", s->id, code, enh ? enh : "");
+}
+
+void
+smtp_reply(struct smtp_session *s, int code, const char *enh,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_vadd(s, code, ' ', enh, fmt, ap);
+	va_end(ap);
+}
+
+void
+smtp_reply_line(struct smtp_session *s, int code, bool more,
+    const char *text)
+{
+	evbuffer_add_printf(bufferevent_get_output(s->bev), "%03d%c%s\r\n",
+	    code, more ? '-' : ' ', text);
+}
+
+void
+session_close_after_reply(struct smtp_session *s, const char *reason)
+{
+	if (s->state == ST_CLOSING)
+		return;
+	s->close_reason = reason;
+	session_set_state(s, ST_CLOSING);
+	bufferevent_disable(s->bev, EV_READ);
+	/* A client that never reads its last reply must not hold us. */
+	set_timeout(s, s->srv->conf->timeout_command_s);
+	/*
+	 * With nothing left to write no write callback will come: close
+	 * from the loop, never from here, as callers still use s.
+	 */
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		static const struct timeval now = { 0, 0 };
+
+		s->close_ev = evtimer_new(s->srv->base, on_close_ev, s);
+		evtimer_add(s->close_ev, &now);
+	}
+}
+
+void
+session_txn_reset(struct smtp_session *s)
+{
+	struct smtp_txn *t = &s->txn;
+	size_t i;
+
+	if (t->msg) {
+		if (t->committing)
+			spool_msg_detach(t->msg);
+		else
+			spool_msg_abort(t->msg);
+	}
+	for (i = 0; i < t->rcpt_count; i++)
+		free(t->rcpts[i]);
+	free(t->dbuf);
+	memset(t, 0, sizeof *t);
+}
+
+void
+session_txn_done(struct smtp_session *s)
+{
+	session_txn_reset(s);
+	if (s->srv->shutting_down && s->state != ST_CLOSING) {
+		smtp_reply(s, 421, "4.3.2", "%s Service shutting down",
+		    s->srv->conf->hostname);
+		session_close_after_reply(s, "shutdown");
+	}
+}
+
+void
+session_park(struct smtp_session *s)
+{
+	/*
+	 * Reading goes on (no epoll_ctl per park) but nothing is processed;
+	 * the input high-water mark bounds what a client that keeps sending
+	 * can make us buffer. EOF is still noticed.
+	 */
+	s->parked = true;
+}
+
+static void session_process(struct smtp_session *s);
+
+void
+session_resume(struct smtp_session *s)
+{
+	s->parked = false;
+	if (s->state == ST_CLOSING)
+		return;
+	session_process(s);
+}
+
+/* The client spoke first or sent a broken line: it is not talking SMTP. */
+static bool
+line_is_clean(const char *p, size_t len)
+{
+	size_t i;
+
+	if (len < 2 || p[len - 2] != '\r')
+		return false;
+	for (i = 0; i + 2 < len; i++)
+		if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
+			return false;
+	return true;
+}
+
+static void
+process_proxy(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t avail = evbuffer_get_length(in), used = 0;
+	size_t n = avail < SMTP_PROXY_V2_MAX ? avail : SMTP_PROXY_V2_MAX;
+	struct sockaddr_storage src;
+	socklen_t srclen;
+	const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+	int r;
+
+	r = smtp_proxy_parse(p, n, &src, &srclen, &used);
+	if (r == SMTP_PROXY_MORE && avail < SMTP_PROXY_V2_MAX)
+		return;
+	if (r != 0) {
+		/* No reply: whatever is on the other side is not a proxy
+		 * we can talk to, and a reply would only help a scanner. */
+		log_warn("s=%s proxy=%s result=refused reason=bad-header",
+		    s->id, s->ip);
+		session_close_after_reply(s, "bad-proxy-header");
+		return;
+	}
+	evbuffer_drain(in, used);
+	if (src.ss_family != AF_UNSPEC)
+		peer_set(s, (const struct sockaddr *)&src);
+	session_begin(s);
+}
+
+static void
+process_line(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr eol;
+	char line[SMTP_LINE_MAX + 1];
+	size_t len;
+
+	eol = evbuffer_search(in, "\n", 1, NULL);
+	if (eol.pos < 0) {
+		if (evbuffer_get_length(in) <= SMTP_LINE_MAX)
+			return;
+		/* Over-long line: answer once, then skip to its end. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (!s->skip_line)
+			smtp_reply(s, 500, "5.5.2", "Line too long");
+		s->skip_line = true;
+		return;
+	}
+	len = (size_t)eol.pos + 1;
+	if (s->skip_line || len > SMTP_LINE_MAX) {
+		evbuffer_drain(in, len);
+		if (!s->skip_line)
+			smtp_reply(s, 500, "5.5.2", "Line too long");
+		s->skip_line = false;
+		return;
+	}
+	evbuffer_remove(in, line, len);
+	if (!line_is_clean(line, len)) {
+		/*
+		 * A bare CR or LF, or a NUL, in a command: a peer that does
+		 * not agree with us on where lines end can smuggle commands,
+		 * so the conversation ends here.
+		 */
+		log_warn("s=%s client=%s result=refused reason=bare-cr-lf-nul",
+		    s->id, s->ip);
+		smtp_reply(s, 500, "5.5.2", "Bare CR, LF or NUL in command, "
+		    "closing");
+		session_close_after_reply(s, "bare-cr-lf-nul");
+		return;
+	}
+	smtp_dispatch(s, line, len - 2);
+}
+
+/* Handles buffered input until it runs out, the session parks or ends. */
+static void
+session_process(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	if (s->processing)
+		return;
+	s->processing = true;
+	while (!s->parked && s->state != ST_CLOSING) {
+		size_t before = evbuffer_get_length(in);
+		unsigned st = s->state;
+
+		if (before == 0)
+			break;
+		if (s->state == ST_PROXY)
+			process_proxy(s);
+		else if (s->state == ST_DATA)
+			smtp_data_input(s);
+		else
+			process_line(s);
+		/* Nothing consumed and nothing changed: wait for more. */
+		if (evbuffer_get_length(in) == before && s->state == st &&
+		    !s->parked)
+			break;
+	}
+	s->processing = false;
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (s->parked || s->state == ST_CLOSING)
+		return;
+	session_process(s);
+}
+
+/*
+ * One best-effort, non-blocking write of what the socket bufferevent below
+ * a TLS filter still holds (our last reply, encrypted): the filter is about
+ * to be freed and would drop it. A socket bufferevent keeps the start of
+ * its output frozen for its own writer; it is going away, so thaw it.
+ */
+static void
+flush_underlying(struct smtp_session *s, struct bufferevent *under)
+{
+	struct evbuffer *out = bufferevent_get_output(under);
+
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, s->fd);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct bufferevent *under;
+
+	if (s->state != ST_CLOSING ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	/* Under TLS the last reply may still sit, encrypted, in the socket
+	 * bufferevent below the filter: push it out before closing. */
+	under = bufferevent_get_underlying(bev);
+	if (under) {
+		/* close_notify goes out with it (RFC 8446 6.1). */
+		SSL_shutdown(bufferevent_openssl_get_ssl(bev));
+		flush_underlying(s, under);
+	}
+	session_free(s);
+}
+
+static void
+tls_connected(struct smtp_session *s)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+
+	s->tls = true;
+	snprintf(s->tls_version, sizeof s->tls_version, "%s",
+	    SSL_get_version(ssl));
+	snprintf(s->tls_cipher, sizeof s->tls_cipher, "%s",
+	    SSL_get_cipher_name(ssl));
+	log_info("s=%s tls version=%s cipher=%s", s->id, s->tls_version,
+	    s->tls_cipher);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		tls_connected(s);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->state == ST_CLOSING) {
+			session_free(s);
+			return;
+		}
+		log_info("s=%s timeout client=%s state=%s", s->id, s->ip,
+		    state_name(s->state));
+		/* RFC 5321 4.5.3.2: a server may close after its timeout,
+		 * and should say so with 421. */
+		smtp_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
+		    s->srv->conf->hostname);
+		session_txn_reset(s);
+		session_close_after_reply(s, "timeout");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long e = bufferevent_get_openssl_error(s->bev);
+
+		s->close_reason = e ? "tls-error" : "io-error";
+	} else {
+		s->close_reason = s->state == ST_CLOSING ? s->close_reason :
+		    "client-eof";
+	}
+	session_free(s);
+}
+
+void
+session_start_tls(struct smtp_session *s)
+{
+	struct bufferevent *tls;
+	SSL *ssl = SSL_new(s->srv->tls);
+
+	/*
+	 * RFC 3207 5 and CVE-2011-0411: anything the client pipelined after
+	 * STARTTLS arrived in clear text and must not be taken as commands
+	 * of the protected session.
+	 */
+	evbuffer_drain(bufferevent_get_input(s->bev),
+	    evbuffer_get_length(bufferevent_get_input(s->bev)));
+	tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (!tls) {
+		SSL_free(ssl);
+		smtp_reply(s, 454, "4.7.0", "TLS not available");
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	s->bev = tls;
+	bufferevent_setcb(tls, on_read, on_write, on_event, s);
+	bufferevent_setwatermark(tls, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	set_timeout(s, s->srv->conf->timeout_command_s);
+	/* RFC 3207 4.2: the client must start over with EHLO. */
+	session_txn_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	session_set_state(s, ST_GREET);
+}
+
+void
+session_shutdown(struct smtp_session *s)
+{
+	if (s->state == ST_CLOSING)
+		return;
+	if (s->state == ST_PROXY) {
+		session_close_after_reply(s, "shutdown");
+		return;
+	}
+	/* A transaction in flight finishes first (session_txn_done). */
+	if (s->parked || (s->state & (ST_MAIL | ST_RCPT | ST_DATA)))
+		return;
+	smtp_reply(s, 421, "4.3.2", "%s Service shutting down",
+	    s->srv->conf->hostname);
+	session_close_after_reply(s, "shutdown");
+}
+
+static void
+session_free(struct smtp_session *s)
+{
+	struct smtp_server *srv = s->srv;
+
+	log_info("s=%s disconnect client=%s helo=%s tls=%s msgs=%u reason=%s",
+	    s->id, s->ip, s->helo[0] ? s->helo : "-",
+	    s->tls ? s->tls_version : "no", s->msgs,
+	    s->close_reason ? s->close_reason : "quit");
+	session_txn_reset(s);
+	if (s->close_ev)
+		event_free(s->close_ev);
+	if (s->counted)
+		smtp_limits_release(srv->limits,
+		    (const struct sockaddr *)&s->peer);
+	bufferevent_free(s->bev);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	srv->session_count--;
+	free(s);
+	smtp_server_session_gone(srv);
+}

@@ -1,0 +1,485 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "spool/spool_int.h"
+
+struct harness {
+	char dir[64];
+	char spooldir[96];
+	struct event_base *base;
+	struct spool *spool;
+	int commits, commit_err;
+	char last_id[SPOOL_ID_MAX + 1];
+	int queued;
+	char queued_ids[8][SPOOL_ID_MAX + 1];
+};
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rm_rf(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int
+count_files(const char *spooldir, const char *sub)
+{
+	char path[256];
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof path, "%s/%s", spooldir, sub);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+on_commit(void *arg, int err, const char *id)
+{
+	struct harness *h = arg;
+
+	h->commits++;
+	h->commit_err = err;
+	if (id)
+		snprintf(h->last_id, sizeof h->last_id, "%s", id);
+	else
+		h->last_id[0] = '\0';
+}
+
+static void
+on_queued(void *arg, const char *id)
+{
+	struct harness *h = arg;
+
+	if (h->queued < 8)
+		snprintf(h->queued_ids[h->queued], SPOOL_ID_MAX + 1, "%s", id);
+	h->queued++;
+}
+
+static void
+h_open(struct harness *h)
+{
+	char err[256];
+
+	h->spool = spool_open(h->base, h->spooldir, err, sizeof err);
+	if (h->spool == NULL)
+		fail_msg("spool_open: %s", err);
+	spool_on_queued(h->spool, on_queued, h);
+}
+
+static int
+setup(void **state)
+{
+	struct harness *h = xcalloc(1, sizeof *h);
+
+	snprintf(h->dir, sizeof h->dir, "/tmp/mxgate-spool-XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	snprintf(h->spooldir, sizeof h->spooldir, "%s/spool", h->dir);
+	h->base = event_base_new();
+	*state = h;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct harness *h = *state;
+
+	spool_close(h->spool);
+	event_base_free(h->base);
+	umount2(h->dir, MNT_DETACH);
+	rm_rf(h->dir);
+	free(h);
+	return 0;
+}
+
+static const char *const rcpts2[] = { "alice@example.test",
+	"Bob@example.test" };
+static const struct spool_envelope env2 = {
+	.client_ip = "2001:db8:2::1",
+	.helo = "client.example.test",
+	.mail_from = "sender@example.org",
+	.rcpts = rcpts2,
+	.rcpt_count = 2,
+};
+
+/* Runs the loop until n commit callbacks have come back. */
+static void
+wait_commits(struct harness *h, int n)
+{
+	while (h->commits < n)
+		event_base_loop(h->base, EVLOOP_ONCE);
+}
+
+static void
+fill(char *p, size_t n, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (char)('a' + (i * 7 + seed) % 26);
+}
+
+static void
+test_commit_and_read_back(void **state)
+{
+	struct harness *h = *state;
+	const size_t body_len = 150 * 1024 + 17; /* three chunks */
+	char *body = xmalloc(body_len);
+	struct spool_msg *msg;
+	struct spool_queued *q;
+	const struct spool_file_info *info;
+	struct buf got = { 0 };
+	size_t off, i;
+	int err = 0;
+
+	fill(body, body_len, 1);
+	h_open(h);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_non_null(msg);
+	/* In pieces the size of SMTP lines, as a session streams them. */
+	for (off = 0; off < body_len; off += 77) {
+		size_t n = body_len - off < 77 ? body_len - off : 77;
+
+		assert_int_equal(spool_msg_write(msg, body + off, n), 0);
+	}
+	assert_int_equal(spool_msg_set_headers(msg, "X-Old: 1\r\n", 10), 0);
+	assert_int_equal(spool_msg_set_headers(msg, "Received: x\r\n", 13),
+	    0);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 1);
+	assert_int_equal(h->commit_err, 0);
+	assert_int_equal(h->queued, 1);
+	assert_string_equal(h->queued_ids[0], h->last_id);
+	assert_int_equal(count_files(h->spooldir, "queue"), 1);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
+	info = spool_queued_info(q);
+	assert_true(info->complete);
+	assert_int_equal(info->rcpt_count, 2);
+	assert_int_equal(info->body_len, body_len);
+	assert_int_equal(info->body_chunks, 3);
+	assert_true(span_eq(info->client_ip, span_cstr("2001:db8:2::1")));
+	assert_true(span_eq(info->helo, span_cstr("client.example.test")));
+	assert_true(span_eq(info->mail_from, span_cstr("sender@example.org")));
+	assert_true(span_eq(info->headers, span_cstr("Received: x\r\n")));
+	assert_true(span_eq(spool_queued_rcpt(q, 1),
+	    span_cstr("Bob@example.test")));
+	for (i = 0; i < info->body_chunks; i++) {
+		struct span s = spool_queued_body(q, i);
+
+		buf_add(&got, s.p, s.len);
+	}
+	assert_int_equal(got.len, body_len);
+	assert_memory_equal(got.p, body, body_len);
+	assert_false(spool_queued_is_done(q, 0));
+	assert_int_equal(spool_queued_mark_done(q, 0), 0);
+	assert_int_equal(spool_queued_sync(q), 0);
+	spool_queued_close(q);
+
+	/* A restart hands the message to delivery again, state intact. */
+	spool_close(h->spool);
+	h->queued = 0;
+	h_open(h);
+	event_base_loop(h->base, EVLOOP_NONBLOCK);
+	assert_int_equal(h->queued, 1);
+	assert_string_equal(h->queued_ids[0], h->last_id);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
+	assert_true(spool_queued_is_done(q, 0));
+	assert_false(spool_queued_is_done(q, 1));
+	assert_int_equal(spool_queued_remove(q), 0);
+	spool_queued_close(q);
+	assert_int_equal(count_files(h->spooldir, "queue"), 0);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q),
+	    ERR_NOTFOUND);
+	buf_free(&got);
+	free(body);
+}
+
+static void
+test_many_commits_together(void **state)
+{
+	struct harness *h = *state;
+	struct spool_msg *msgs[100];
+	int i, err;
+
+	h_open(h);
+	for (i = 0; i < 100; i++) {
+		msgs[i] = spool_msg_new(h->spool, &env2, &err);
+		assert_non_null(msgs[i]);
+		assert_int_equal(spool_msg_write(msgs[i], "Subject: x\r\n\r\n"
+		    "hi\r\n", 18), 0);
+	}
+	for (i = 0; i < 100; i++)
+		spool_msg_commit(msgs[i], on_commit, h);
+	wait_commits(h, 100);
+	assert_int_equal(h->commit_err, 0);
+	assert_int_equal(h->queued, 100);
+	assert_int_equal(count_files(h->spooldir, "queue"), 100);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+}
+
+static void
+test_abort_and_detach(void **state)
+{
+	struct harness *h = *state;
+	struct spool_msg *msg;
+	char *big = xcalloc(1, 100 * 1024);
+	int err;
+
+	h_open(h);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	/* Big enough that a chunk reached tmp/ already. */
+	assert_int_equal(spool_msg_write(msg, big, 100 * 1024), 0);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 1);
+	spool_msg_abort(msg);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+
+	/* A detached commit still queues, but never calls back. */
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, "x\r\n", 3), 0);
+	spool_msg_commit(msg, on_commit, h);
+	spool_msg_detach(msg);
+	while (h->queued < 1)
+		event_base_loop(h->base, EVLOOP_ONCE);
+	assert_int_equal(h->commits, 0);
+	assert_int_equal(count_files(h->spooldir, "queue"), 1);
+	free(big);
+}
+
+static void
+write_file(const char *dir, const char *sub, const char *name,
+    const void *p, size_t len)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, len), (ssize_t)len);
+	close(fd);
+}
+
+static void
+read_file(const char *dir, const char *sub, const char *name, struct buf *b)
+{
+	char path[256], tmp[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	while ((n = read(fd, tmp, sizeof tmp)) > 0)
+		buf_add(b, tmp, (size_t)n);
+	close(fd);
+}
+
+static void
+test_recover_quarantines_incomplete(void **state)
+{
+	struct harness *h = *state;
+	struct spool_msg *msg;
+	struct buf good = { 0 };
+	char path[256];
+	int err;
+
+	h_open(h);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, "Subject: t\r\n\r\nbody\r\n",
+	    20), 0);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 1);
+	assert_int_equal(h->commit_err, 0);
+	spool_close(h->spool);
+	h->spool = NULL;
+
+	/* A crash mid-write: the same file without its END record. */
+	read_file(h->spooldir, "queue", h->last_id, &good);
+	write_file(h->spooldir, "queue", "00truncated", good.p,
+	    good.len - SPOOL_REC_HDR - 12);
+	write_file(h->spooldir, "queue", "00garbage", "hello", 5);
+	write_file(h->spooldir, "queue", "00empty", "", 0);
+	write_file(h->spooldir, "tmp", "leftover", good.p, good.len / 2);
+
+	h->queued = 0;
+	h_open(h);
+	event_base_loop(h->base, EVLOOP_NONBLOCK);
+	assert_int_equal(h->queued, 1);
+	assert_string_equal(h->queued_ids[0], h->last_id);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	assert_int_equal(count_files(h->spooldir, "queue"), 1);
+	assert_int_equal(count_files(h->spooldir, "quarantine"), 3);
+	snprintf(path, sizeof path, "%s/quarantine/00truncated", h->spooldir);
+	assert_int_equal(access(path, F_OK), 0);
+	buf_free(&good);
+}
+
+static void
+test_torn_done_record_ignored(void **state)
+{
+	struct harness *h = *state;
+	struct spool_msg *msg;
+	struct spool_queued *q;
+	char path[256];
+	int err, fd;
+
+	h_open(h);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, "x\r\n", 3), 0);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 1);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
+	assert_int_equal(spool_queued_mark_done(q, 1), 0);
+	spool_queued_close(q);
+	/* A crash in the middle of the next DONE append. */
+	snprintf(path, sizeof path, "%s/queue/%s", h->spooldir, h->last_id);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_int_equal(write(fd, "D\0\0\0\x08\0\0", 7), 7);
+	close(fd);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
+	assert_false(spool_queued_is_done(q, 0));
+	assert_true(spool_queued_is_done(q, 1));
+	/* The torn tail is cut, so this append is readable afterwards. */
+	assert_int_equal(spool_queued_mark_done(q, 0), 0);
+	spool_queued_close(q);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
+	assert_true(spool_queued_is_done(q, 0));
+	assert_true(spool_queued_is_done(q, 1));
+	spool_queued_close(q);
+}
+
+/*
+ * A full disk while receiving: the message fails with ERR_NOSPACE, its
+ * temporary file goes, and the spool keeps working once space is back.
+ */
+static void
+test_enospc(void **state)
+{
+	struct harness *h = *state;
+	struct spool_msg *msg;
+	char *big = xcalloc(1, 64 * 1024);
+	int err, i, rc = 0;
+	DIR *d;
+	struct dirent *e;
+	char path[512];
+
+	if (mount("mxgate-test", h->dir, "tmpfs", 0, "size=256k") < 0) {
+		free(big);
+		skip();
+	}
+	h_open(h);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	for (i = 0; i < 64 && rc == 0; i++)
+		rc = spool_msg_write(msg, big, 64 * 1024);
+	assert_int_equal(rc, ERR_NOSPACE);
+	spool_msg_abort(msg);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+
+	/* Small messages until the commit itself meets the full disk. */
+	for (i = 0; i < 20 && h->commit_err == 0; i++) {
+		msg = spool_msg_new(h->spool, &env2, &err);
+		assert_int_equal(spool_msg_write(msg, big, 40 * 1024), 0);
+		spool_msg_commit(msg, on_commit, h);
+		wait_commits(h, i + 1);
+	}
+	assert_int_equal(h->commit_err, ERR_NOSPACE);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	assert_true(count_files(h->spooldir, "queue") >= 1);
+
+	/* Space comes back: the same spool accepts mail again. */
+	snprintf(path, sizeof path, "%s/queue", h->spooldir);
+	d = opendir(path);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/queue/%s", h->spooldir,
+		    e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, big, 40 * 1024), 0);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, h->commits + 1);
+	assert_int_equal(h->commit_err, 0);
+	spool_close(h->spool);
+	h->spool = NULL;
+	free(big);
+}
+
+static void
+test_envelope_limits(void **state)
+{
+	struct harness *h = *state;
+	struct spool_envelope env = env2;
+	char longhelo[300];
+	int err = 0;
+
+	h_open(h);
+	memset(longhelo, 'a', sizeof longhelo - 1);
+	longhelo[sizeof longhelo - 1] = '\0';
+	env.helo = longhelo;
+	assert_null(spool_msg_new(h->spool, &env, &err));
+	assert_int_equal(err, ERR_TOOLONG);
+	env = env2;
+	env.rcpt_count = 0;
+	assert_null(spool_msg_new(h->spool, &env, &err));
+	assert_int_equal(err, ERR_STATE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_commit_and_read_back,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_commits_together,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_and_detach,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_recover_quarantines_incomplete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_done_record_ignored,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_limits, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
