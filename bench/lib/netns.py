@@ -17,11 +17,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def add_addresses(addresses):
     """Adds each address to lo (idempotent; no duplicate detection wait)."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    cmds = []
     for a in addresses:
-        fam = "-6" if ":" in a else "-4"
-        plen = "128" if ":" in a else "32"
-        subprocess.run(["ip", fam, "addr", "replace", f"{a}/{plen}", "dev",
-                        "lo"] + (["nodad"] if ":" in a else []), check=True)
+        if ":" in a:
+            cmds.append(f"-6 addr replace {a}/128 dev lo nodad")
+        else:
+            cmds.append(f"-4 addr replace {a}/32 dev lo")
+    subprocess.run(["ip", "-batch", "-"], input="\n".join(cmds) + "\n",
+                   text=True, check=True)
 
 
 def free_port(host):

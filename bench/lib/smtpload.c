@@ -3,10 +3,11 @@
  *
  * Sends ready-made messages (already DKIM-signed, so every server under test
  * gets the same bytes) over N parallel SMTP sessions, each bound to its own
- * source address, and measures what an administrator cares about: accepted
- * messages per second, the end-of-DATA latency (from writing the final "."
- * to reading the reply: where a server spends its checks and its fsync), the
- * RCPT reply latency and the time to the banner. MAIL, RCPT and DATA are
+ * source address (-S: consecutive from one; -A: a file of them; session i
+ * uses address i modulo their number), and measures what an administrator
+ * cares about: accepted messages per second, the end-of-DATA latency (from
+ * writing the final "." to reading the reply: where a server spends its
+ * checks and its fsync), the RCPT reply latency and the time to the banner. MAIL, RCPT and DATA are
  * pipelined (RFC 2920) when the server offers PIPELINING, as MTAs do.
  *
  * It is C on one epoll loop, not Python, so that the driver is never what
@@ -303,6 +304,39 @@ wire_message(const char *raw, size_t len, struct msg *m)
 	}
 	memcpy(m->p + o, ".\r\n", 3);
 	m->len = o + 3;
+}
+
+/* One source address per line of path. */
+static void
+read_sources(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[128];
+	size_t cap = 0;
+
+	if (f == NULL)
+		die("-A: cannot open the address file");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		socklen_t len;
+
+		line[strcspn(line, " \t\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (opt.source_count == cap) {
+			cap = cap ? cap * 2 : 64;
+			opt.sources = realloc(opt.sources,
+			    cap * sizeof(*opt.sources));
+			if (opt.sources == NULL)
+				die("out of memory");
+		}
+		if (parse_addr(line, 0, &opt.sources[opt.source_count],
+		    &len) < 0)
+			die("-A: bad address");
+		opt.source_count++;
+	}
+	fclose(f);
+	if (opt.source_count == 0)
+		die("-A: no addresses");
 }
 
 static int
@@ -746,7 +780,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: smtpload -s [HOST]:PORT -d MSGDIR -f FROM -r RCPT [-r ..]\n"
-	    "  [-S FIRST_SOURCE_ADDR] [-c SESSIONS=20] [-m MESSAGES=1000]\n"
+	    "  [-S FIRST_SOURCE_ADDR | -A SOURCE_ADDR_FILE] [-c SESSIONS=20]\n"
+	    "  [-m MESSAGES=1000]"
 	    "  [-k MSGS_PER_CONNECTION=1] [-t MAX_SECONDS=120] "
 	    "[-H HELO=client.sender.example]\n");
 	exit(2);
@@ -756,6 +791,7 @@ int
 main(int argc, char **argv)
 {
 	const char *msgdir = NULL, *from = NULL, *source = NULL;
+	const char *source_file = NULL;
 	const char *helo = "client.sender.example";
 	char *rcpt[MAX_RCPT];
 	unsigned nrcpt = 0, i;
@@ -768,7 +804,7 @@ main(int argc, char **argv)
 	opt.messages = 1000;
 	opt.per_conn = 1;
 	opt.max_seconds = 120;
-	while ((ch = getopt(argc, argv, "s:d:f:r:S:c:m:k:t:H:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:d:f:r:S:A:c:m:k:t:H:")) != -1) {
 		switch (ch) {
 		case 's': parse_server(optarg); break;
 		case 'd': msgdir = optarg; break;
@@ -779,6 +815,7 @@ main(int argc, char **argv)
 			rcpt[nrcpt++] = optarg;
 			break;
 		case 'S': source = optarg; break;
+		case 'A': source_file = optarg; break;
 		case 'c': opt.sessions = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'm': opt.messages = strtoul(optarg, NULL, 10); break;
@@ -799,6 +836,8 @@ main(int argc, char **argv)
 	snprintf(opt.ehlo, opt.ehlo_len + 1, "EHLO %s\r\n", helo);
 	if (source)
 		make_sources(source, opt.sessions);
+	else if (source_file)
+		read_sources(source_file);
 
 	run.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (run.ep < 0)
