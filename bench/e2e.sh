@@ -2,8 +2,8 @@
 # End-to-end benchmark: mxgate against Postfix + policyd-spf + OpenDKIM,
 # same DNS, same signed messages, same load, one run. See bench/README.md.
 #
-#   bench/e2e.sh [--messages N] [--seconds S] [--sessions N] [--only peer|mxgate]
-#                [--json FILE] [--mxgate PATH]
+#   bench/e2e.sh [--messages N] [--seconds S] [--sessions N]
+#                [--only peer|mxgate] [--json FILE] [--mxgate PATH]
 #
 # Needs root (network namespace, Postfix). Everything runs in a private
 # mount + network namespace: its own lo with 2001:db8:6::/48 addresses, Knot

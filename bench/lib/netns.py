@@ -20,9 +20,9 @@ def add_addresses(addresses):
     cmds = []
     for a in addresses:
         if ":" in a:
-            cmds.append(f"-6 addr replace {a}/128 dev lo nodad")
+            cmds.append(f"addr replace {a}/128 dev lo nodad")
         else:
-            cmds.append(f"-4 addr replace {a}/32 dev lo")
+            cmds.append(f"addr replace {a}/32 dev lo")
     subprocess.run(["ip", "-batch", "-"], input="\n".join(cmds) + "\n",
                    text=True, check=True)
 

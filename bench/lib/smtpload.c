@@ -7,8 +7,9 @@
  * uses address i modulo their number), and measures what an administrator
  * cares about: accepted messages per second, the end-of-DATA latency (from
  * writing the final "." to reading the reply: where a server spends its
- * checks and its fsync), the RCPT reply latency and the time to the banner. MAIL, RCPT and DATA are
- * pipelined (RFC 2920) when the server offers PIPELINING, as MTAs do.
+ * checks and its fsync), the RCPT reply latency and the time to the banner.
+ * MAIL, RCPT and DATA are pipelined (RFC 2920) when the server offers
+ * PIPELINING, as MTAs do.
  *
  * It is C on one epoll loop, not Python, so that the driver is never what
  * limits the rate: on this 2-core machine an asyncio driver tops out near
