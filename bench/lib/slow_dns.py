@@ -22,7 +22,6 @@ import argparse
 import ipaddress
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
