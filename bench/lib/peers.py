@@ -5,7 +5,8 @@ data and mail directories under DIR, listening on one address and port,
 with the configuration from bench/peers/*.in: reverse DNS check
 (reject_unknown_reverse_client_hostname), SPF by policyd-spf spawned from
 master.cf as Debian documents it, DKIM verification by ``opendkim -f`` over
-a UNIX socket, delivery to one Maildir per recipient.
+a UNIX socket, delivery to one Maildir per recipient. keepalive=True is
+the variant that keeps the policyd-spf processes (and their smtpd) alive.
 
 Postfix and policyd-spf use the system resolver. The caller runs this in a
 private mount namespace with /etc/resolv.conf bind-mounted to point at the
@@ -55,9 +56,10 @@ def wait_port(host, port, timeout, proc_alive=lambda: True):
 
 
 class PeerStack:
-    def __init__(self, base, host, port, dns_host, rcpt):
+    def __init__(self, base, host, port, dns_host, rcpt, keepalive=False):
         self.dir = base
         self.rcpt = rcpt
+        self.keepalive = keepalive
         self.host = host
         self.port = port
         self.dns_host = dns_host
@@ -108,6 +110,13 @@ class PeerStack:
             fill(name + ".in", os.path.join(etc, name), values)
         fill("opendkim.conf.in", os.path.join(dkim_dir, "opendkim.conf"),
              values)
+        if self.keepalive:
+            # policyd-spf lives as long as the smtpd process that spawned
+            # it; smtpd exits after max_use (100) clients, and a new Python
+            # interpreter starts for the next one. This variant keeps them.
+            with open(os.path.join(etc, "main.cf"), "a") as f:
+                f.write("\n# variant: policyd-spf processes kept alive\n"
+                        "max_use = 1000000\n")
         os.chmod(d, 0o755)
 
     def _postfix(self, *args):
