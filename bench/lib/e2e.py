@@ -21,6 +21,7 @@ did not show every check or missed the 10x target.
 import argparse
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from mxgated import Mxgate, has_command  # noqa: E402
 from peers import PeerStack  # noqa: E402
 
 TARGET_RATIO = 10.0
+CHECKS = {"dkim", "ptr", "spf"}
 
 
 def start_dns(zones):
@@ -118,8 +120,13 @@ def measure(name, server, smtpload, msgdir, a, drained=lambda: True):
                a.seconds)
     after = wait_delivered(server, before + res["accepted"], 120, drained)
     res["delivered"] = after - before
+    # The checks every one of a sample of delivered messages shows.
     files = server.delivered()
-    res["checks_seen"] = checks_seen(files[-1]) if files else []
+    sample = random.Random(1).sample(files, min(len(files), 50))
+    seen = set(CHECKS) if sample else set()
+    for path in sample:
+        seen &= set(checks_seen(path))
+    res["checks_seen"] = sorted(seen)
     res["noptr_rcpt_reply"] = probe_noptr(smtpload, server.address, msgdir)
     print(f"[{name}] {json.dumps(res)}", flush=True)
     return res
@@ -209,17 +216,24 @@ def main():
                              "(not merged into this branch); not measured")
                 results[name] = None
             else:
-                with Mxgate(a.mxgate, os.path.join(tmp, "mxgate"),
-                            be.MXGATE_ADDR, netns.free_port(be.MXGATE_ADDR),
-                            f"{be.DNS_HOST}:{be.DNS_PORT}",
-                            be.RCPT_DOMAIN) as mx:
-                    results[name] = measure(name, mx, smtpload, msgdir, a)
-                    missing = {"spf", "dkim", "ptr"} - \
-                        set(results[name]["checks_seen"])
+                try:
+                    with Mxgate(a.mxgate, os.path.join(tmp, "mxgate"),
+                                be.MXGATE_ADDR,
+                                netns.free_port(be.MXGATE_ADDR),
+                                f"{be.DNS_HOST}:{be.DNS_PORT}",
+                                be.RCPT_DOMAIN) as mx:
+                        results[name] = measure(name, mx, smtpload, msgdir,
+                                                a)
+                except RuntimeError as e:
+                    # Keep the peer's figures: report and go on.
+                    notes.append(f"mxgate: {e}")
+                    results[name] = None
+                if results[name] is not None:
+                    missing = CHECKS - set(results[name]["checks_seen"])
                     if missing:
                         notes.append("mxgate: delivered mail shows no pass "
                                      "for " + ", ".join(sorted(missing)) +
-                                     " (checks not merged yet?)")
+                                     " (checks not in this build yet?)")
     finally:
         dns.stop()
 
@@ -246,7 +260,7 @@ def main():
             notes.append(f"{name}: RCPT from an address without PTR got "
                          f"{r['noptr_rcpt_reply']}, want 4xx")
             failed.add(name)
-        if set(r["checks_seen"]) != {"spf", "dkim", "ptr"}:
+        if set(r["checks_seen"]) != CHECKS:
             failed.add(name)
     table(results, notes)
     if a.json:
