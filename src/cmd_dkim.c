@@ -7,7 +7,8 @@
  * the wire. --keys takes zone-file-like lines ("NAME TXT "..."", as
  * dns_stub_load() reads them) instead of DNS, like OpenDKIM's
  * TestPublicKeys. --bench N verifies the message N times in one process
- * with a key cache and prints the rate on stderr.
+ * with a key cache and prints the rate on stderr, per second of CPU time
+ * as openssl speed counts, so that a busy host skews both alike.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -21,11 +22,6 @@
 #include "cmd.h"
 #include "dkim/dkim.h"
 #include "dns/dns.h"
-
-/* Until branch dns brings the libunbound resolver. */
-#define DNS_NEW_UNBOUND(b, o, e, n) \
-	((void)(b), (void)(o), snprintf((e), (n), "no resolver yet"), \
-	(struct dns *)NULL)
 
 /* Chunks as a DATA reader would hand them over. */
 #define CMD_DKIM_CHUNK 16384
@@ -150,7 +146,7 @@ make_dns(struct event_base *base, const char *server, const char *keys)
 			o.servers = &server;
 			o.server_count = 1;
 		}
-		dns = DNS_NEW_UNBOUND(base, &o, err, sizeof(err));
+		dns = dns_new_unbound(base, &o, err, sizeof(err));
 		if (dns == NULL)
 			fprintf(stderr, "mxgate dkim: dns: %s\n", err);
 	}
@@ -205,15 +201,15 @@ cmd_dkim(int argc, char **argv)
 
 		fwrite(r.out.p, 1, r.out.len, stdout);
 		rc = 0;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 		for (k = 0; k < bench && rc == 0; k++)
 			rc = verify_once(base, dns, &opt, &msg, &r) ? 1 : 0;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 		s = (double)(t1.tv_sec - t0.tv_sec) +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		if (bench)
 			fprintf(stderr,
-			    "%llu verifications in %.3f s: %.0f/s\n", bench,
+			    "%llu verifications in %.3f s CPU: %.0f/s\n", bench,
 			    s, (double)bench / s);
 	}
 	dkim_keycache_free(opt.cache);

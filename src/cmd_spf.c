@@ -3,6 +3,7 @@
  * of them for benchmarks.
  *
  *   mxgate spf [--dns HOST:PORT] [--trace] IP SENDER [HELO]
+ *     SENDER "<>" (or "") is the null reverse-path, which checks HELO;
  *     prints the result word, then the explanation (fail only) and the
  *     problem, if any, as "problem: TEXT". --trace writes each term, each
  *     DNS query with its answer class and the counters to stderr.
@@ -51,6 +52,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: mxgate spf [--dns HOST:PORT] [--trace] IP "
 	    "SENDER [HELO]\n"
+	    "       (SENDER \"<>\" is the null reverse-path: HELO is "
+	    "checked)\n"
 	    "       mxgate spf [--dns HOST:PORT] --batch FILE "
 	    "[--concurrency N] [--repeat N] [--no-cache]\n");
 	return 2;

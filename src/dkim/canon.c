@@ -160,6 +160,15 @@ relaxed_skip(const char *p, size_t j, size_t len)
 	while (len - j > VEC + 1) {
 		memcpy(&w, p + j, VEC);
 		memcpy(&n1, p + j + 1, VEC);
+		/* First a cheap test that passes most blocks: no control
+		 * byte, no SP before SP or a control byte. */
+		m = ((w < ' ') | ((w == ' ') & (n1 <= ' ')));
+		memcpy(any, &m, VEC);
+		if ((any[0] | any[1]) == 0) {
+			j += VEC;
+			continue;
+		}
+		/* Then the exact one, which lets line ends through. */
 		memcpy(&n2, p + j + 2, VEC);
 		m = (w == '\t') |
 		    ((w == ' ') & ((n1 == ' ') | (n1 == '\t') | (n1 == '\r'))) |

@@ -20,6 +20,9 @@
 
 /* Canonical body bytes collected before they go to the hashes. */
 #define DKIM_BODY_BUF 8192
+/* Pieces from this size on skip that buffer: below it, the cost of each
+ * call into SHA-256 (a partial block kept and copied) outweighs a copy. */
+#define DKIM_BODY_DIRECT 2048
 
 enum vstate { V_HEADER, V_BODY, V_OVERFLOW, V_DONE };
 
@@ -58,10 +61,10 @@ struct body {
 
 struct sigstate {
 	struct dkim_sig sig;
-	bool decided; /* res.status is final before any key */
+	bool decided; /* res.status is final */
 	int key;      /* index into keyreq, or -1 */
 	int hasher;
-	bool sig_ok;  /* the signature verified over hhash */
+	bool sig_ok;  /* the key is good and the signature verified */
 	unsigned char hhash[DKIM_SHA256_LEN];
 };
 
@@ -218,9 +221,11 @@ body_emit(void *arg, const char *p, size_t len)
 {
 	struct body *b = arg;
 
-	if (len > sizeof(b->buf) - b->len) {
+	/* Long runs go to the hashes as they are; shorter pieces are
+	 * gathered first to save calls into OpenSSL. */
+	if (len >= DKIM_BODY_DIRECT || len > sizeof(b->buf) - b->len) {
 		body_flush(b);
-		if (len >= sizeof(b->buf)) {
+		if (len >= DKIM_BODY_DIRECT) {
 			hashers_update(b->v, b->bc.c, p, len);
 			return;
 		}
@@ -440,6 +445,8 @@ keyreq_for(struct dkim_verify *v, const struct dkim_sig *sig)
 
 static void
 on_key(void *arg, const struct dns_answer *a);
+static void
+key_arrived(struct dkim_verify *v, const struct keyreq *k);
 
 /* Checks that need the clock or the rest of the header, not the key. */
 static void
@@ -541,12 +548,14 @@ header_done(struct dkim_verify *v, size_t len)
 
 		if ((k->key = dkim_keycache_get(v->opt.cache, k->name))) {
 			k->status = DKIM_PASS;
+			key_arrived(v, k);
 			continue;
 		}
 		k->q = dns_query(v->dns, k->name, DNS_T_TXT, on_key, k);
 		if (k->q == NULL) {
 			k->status = DKIM_PERMERROR;
 			k->why = "bad key name";
+			key_arrived(v, k);
 		} else {
 			v->pending++;
 		}
@@ -700,34 +709,52 @@ auid_exact(const struct dkim_sig *sig)
 	    (size_t)(sig->i.p + sig->i.len - at - 1)), sig->d);
 }
 
-/* The verdict for one signature once key and body are both known. */
+/*
+ * What the key decides, as soon as it is known, so that the public key
+ * operation runs while the body is still arriving rather than after the
+ * end of DATA, where the client waits for its reply.
+ */
+static void
+key_arrived(struct dkim_verify *v, const struct keyreq *k)
+{
+	size_t j;
+
+	for (j = 0; j < v->nsig; j++) {
+		struct sigstate *s = &v->sig[j];
+		struct dkim_result *r = &v->res[j];
+
+		if (s->decided || &v->key[s->key] != k)
+			continue;
+		if (k->status != DKIM_PASS) {
+			decide(s, r, k->status, k->why);
+			continue;
+		}
+		r->testing = dkim_pubkey_testing(k->key);
+		if ((dkim_pubkey_type(k->key) == DKIM_K_ED25519) !=
+		    (s->sig.alg == DKIM_A_ED25519_SHA256))
+			decide(s, r, DKIM_PERMERROR,
+			    "key type does not match a=");
+		else if (dkim_pubkey_strict(k->key) && !auid_exact(&s->sig))
+			decide(s, r, DKIM_FAIL,
+			    "i= is a subdomain and the key has t=s");
+		else
+			s->sig_ok = dkim_pubkey_verify(k->key, s->sig.b,
+			    s->sig.blen, s->hhash);
+	}
+}
+
+/* The verdict for one signature once its key and the body are known
+ * (RFC 6376 6.1.3: the body hash first, then the signature). */
 static void
 sig_final(struct dkim_verify *v, size_t j)
 {
 	struct sigstate *s = &v->sig[j];
 	struct dkim_result *r = &v->res[j];
-	struct keyreq *k;
 	const struct hasher *h;
 
 	if (s->decided)
 		return;
-	k = &v->key[s->key];
 	h = &v->hasher[s->hasher];
-	if (k->status != DKIM_PASS) {
-		decide(s, r, k->status, k->why);
-		return;
-	}
-	r->testing = dkim_pubkey_testing(k->key);
-	if ((dkim_pubkey_type(k->key) == DKIM_K_ED25519) !=
-	    (s->sig.alg == DKIM_A_ED25519_SHA256)) {
-		decide(s, r, DKIM_PERMERROR, "key type does not match a=");
-		return;
-	}
-	if (dkim_pubkey_strict(k->key) && !auid_exact(&s->sig)) {
-		decide(s, r, DKIM_FAIL,
-		    "i= is a subdomain and the key has t=s");
-		return;
-	}
 	if (h->has_l && h->l > h->seen) {
 		decide(s, r, DKIM_FAIL, "l= is longer than the body");
 		return;
@@ -736,7 +763,7 @@ sig_final(struct dkim_verify *v, size_t j)
 		decide(s, r, DKIM_FAIL, "body hash mismatch");
 		return;
 	}
-	if (!dkim_pubkey_verify(k->key, s->sig.b, s->sig.blen, s->hhash)) {
+	if (!s->sig_ok) {
 		decide(s, r, DKIM_FAIL, "signature did not verify");
 		return;
 	}
@@ -766,6 +793,7 @@ on_key(void *arg, const struct dns_answer *a)
 
 	k->q = NULL;
 	key_from_answer(k, a);
+	key_arrived(v, k);
 	v->pending--;
 	if (v->finished && v->pending == 0)
 		deliver(v);

@@ -34,6 +34,9 @@
 #define UB_TIMEOUT_DEFAULT_MS 5000
 #define CLASS_IN 1
 #define UB_RCODE_SERVFAIL 2
+/* The callback's sec argument (unbound-event.h). */
+#define UB_SEC_BOGUS 1
+#define UB_SEC_SECURE 2
 /* "[" IPv6 "]:" port, and the "@port" form unbound wants. */
 #define FWD_MAX (INET6_ADDRSTRLEN + 8)
 
@@ -108,7 +111,6 @@ ubq_deliver(struct ubq *q)
 {
 	struct dns_answer a;
 	struct dns_rr *rr = NULL;
-	unsigned char *arena = NULL;
 	size_t rr_cap, arena_cap;
 
 	memset(&a, 0, sizeof(a));
@@ -120,14 +122,14 @@ ubq_deliver(struct ubq *q)
 		log_debug("dns answer=tempfail type=%s err=%d",
 		    dns_type_str(q->type), q->err);
 	} else {
+		/* One block: the records, then the bytes they point to. */
 		dns_wire_space(q->pkt, q->pktlen, &rr_cap, &arena_cap);
-		rr = xmalloc(rr_cap * sizeof(*rr) + 1);
-		arena = xmalloc(arena_cap + 1);
+		rr = xmalloc(rr_cap * sizeof(*rr) + arena_cap);
 		dns_wire_parse(q->pkt, q->pktlen, q->type, &a, rr, rr_cap,
-		    arena, arena_cap);
-		if (q->sec == 2) {
+		    (unsigned char *)(rr + rr_cap), arena_cap);
+		if (q->sec == UB_SEC_SECURE) {
 			a.security = DNS_SECURE;
-		} else if (q->sec == 1) {
+		} else if (q->sec == UB_SEC_BOGUS) {
 			/* RFC 4035 5.5: bogus data is never used. */
 			memset(&a, 0, sizeof(a));
 			a.status = DNS_TEMPFAIL;
@@ -137,7 +139,6 @@ ubq_deliver(struct ubq *q)
 	}
 	q->q.cb(q->q.arg, &a);
 	free(rr);
-	free(arena);
 }
 
 static void
@@ -174,7 +175,7 @@ ubq_done(void *arg, int err, void *pkt, int len, int sec, char *why_bogus,
 		ubq_release(r, q);
 		return;
 	}
-	if (sec == 1 && why_bogus != NULL) {
+	if (sec == UB_SEC_BOGUS && why_bogus != NULL) {
 		/* The reason quotes names and servers from DNS data. */
 		char why[LOG_VALUE_MAX];
 

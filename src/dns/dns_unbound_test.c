@@ -360,6 +360,38 @@ test_cancel(void **state)
 	event_base_dispatch(f->base);
 }
 
+/* With two forwarders, a dead one does not stop answers from the other. */
+static void
+test_two_servers(void **state)
+{
+	struct fix *f = *state;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	char dead[64], err[256];
+	const char *servers[2] = { dead, f->addr };
+	struct dns_options opt = { servers, 2, 2000, NULL };
+	struct got g;
+	int fd, i;
+
+	/* A port that was just free: nothing listens there any more. */
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	snprintf(dead, sizeof(dead), "127.0.0.1:%u", ntohs(sin.sin_port));
+	dns_free(f->dns);
+	f->dns = dns_new_unbound(f->base, &opt, err, sizeof(err));
+	assert_non_null(f->dns);
+	for (i = 0; i < 5; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "host.n%d.example.test", i);
+		ask(f, name, DNS_T_A, &g);
+		assert_int_equal(g.a.status, DNS_OK);
+	}
+}
+
 static void
 test_bad_options(void **state)
 {
@@ -407,6 +439,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cname, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_servers, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup,
 		    teardown),
 	};

@@ -234,7 +234,8 @@ decode(const unsigned char *pkt, const struct rr_head *h, struct out *o)
 	rr = &o->rr[o->count];
 	memset(rr, 0, sizeof(*rr));
 	rr->type = (enum dns_type)h->type;
-	rr->ttl = h->ttl;
+	/* RFC 2181 8: a TTL with the top bit set is read as zero. */
+	rr->ttl = h->ttl > 0x7fffffffu ? 0 : h->ttl;
 	switch (h->type) {
 	case DNS_T_A:
 	case DNS_T_AAAA:

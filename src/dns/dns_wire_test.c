@@ -121,6 +121,10 @@ test_a_records(void **state)
 	assert_int_equal(R.a.status, DNS_OK);
 	assert_int_equal(R.a.count, 2);
 	assert_int_equal(R.a.rr[0].ttl, 300);
+	/* RFC 2181 8: a TTL above 2^31 - 1 counts as zero. */
+	p.b[p.len - 10] = 0x80;
+	assert_int_equal(parse(&p, DNS_T_A), 0);
+	assert_int_equal(R.a.rr[1].ttl, 0);
 	assert_int_equal(R.a.rr[1].len, 4);
 	assert_memory_equal(R.a.rr[1].data, "\xc0\x00\x02\x02", 4);
 	/* An address of the wrong size is a broken packet. */

@@ -7,6 +7,7 @@
 #include "iprev/iprev.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,7 +242,9 @@ finish(struct iprev *ip, enum iprev_status status, const char *why)
 		if (!ip->fwd[i].done)
 			dns_cancel(ip->fwd[i].q);
 	ip->res.status = status;
-	ip->res.why = why;
+	/* A copy: the DNS answer that may have given the reason is gone
+	 * once the caller keeps the result. */
+	snprintf(ip->res.why, sizeof(ip->res.why), "%s", why);
 	log_debug("iprev addr=%s result=%s reason=\"%s\" name=%s",
 	    ip->res.addr, iprev_status_str(status), why,
 	    ip->res.name[0] ? ip->res.name : "-");

@@ -26,7 +26,12 @@
  * not valid after either. The struct iprev_result passed to the callback is
  * a plain value: copy it (a session keeps it for RCPT time and for the
  * Authentication-Results header). A session starts the check at connect and
- * cancels it on close if it has not finished.
+ * cancels it on close if it has not finished:
+ *
+ *	at connect:  s->iprev = iprev_start(dns, peer, on_iprev, s);
+ *	on_iprev():  s->iprev = NULL; s->iprev_result = *r; resume if parked
+ *	at RCPT:     s->iprev == NULL ? decide : park until on_iprev()
+ *	at close:    iprev_cancel(s->iprev);
  */
 #ifndef MXGATE_IPREV_IPREV_H
 #define MXGATE_IPREV_IPREV_H
@@ -42,6 +47,8 @@
 #define IPREV_PTR_MAX 10
 /* The longest RFC 5952 text of an address, with its NUL (INET6_ADDRSTRLEN). */
 #define IPREV_ADDR_MAX 46
+/* Room for the short reason kept with a result. */
+#define IPREV_WHY_MAX 32
 
 enum iprev_status {
 	IPREV_PASS,
@@ -56,7 +63,7 @@ struct iprev_result {
 	bool ptr_exists;
 	char ptr_name[DNS_NAME_MAX + 1]; /* first valid PTR name, or "" */
 	char addr[IPREV_ADDR_MAX];       /* the client, RFC 5952 text */
-	const char *why; /* short reason for logs: "no ptr", "timeout", ... */
+	char why[IPREV_WHY_MAX]; /* for logs: "no ptr", "timeout", ... */
 };
 
 typedef void iprev_cb(void *arg, const struct iprev_result *result);

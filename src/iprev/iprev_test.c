@@ -204,7 +204,27 @@ test_results(void **state)
 		assert_string_equal(g.r.ptr_name, cases[i].ptr_name);
 		assert_int_equal(g.r.ptr_exists, cases[i].ptr_name[0] != '\0');
 		assert_string_equal(g.r.addr, cases[i].addr);
-		assert_non_null(g.r.why);
+		assert_true(g.r.why[0] != '\0');
+	}
+}
+
+static void
+test_reasons(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "2001:db8:3::99", "no ptr" },
+		{ "192.0.2.32", "servfail" },
+		{ "192.0.2.33", "timeout" },
+		{ "192.0.2.25", "forward-confirmed" },
+		{ "192.0.2.27", "not forward-confirmed" },
+	};
+	struct fix *f = *state;
+	struct got g;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		check(f, cases[i][0], &g);
+		assert_string_equal(g.r.why, cases[i][1]);
 	}
 }
 
@@ -349,6 +369,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_results, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reasons, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ptr_limit, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

@@ -4,15 +4,12 @@
  * DATA stream and the end of a message are here too, because they are the
  * last steps of the DATA command.
  *
- * Where the sender checks plug in (DESIGN.md), so that each is one call:
- *   connect     session_begin() in session.c (reverse DNS starts there)
- *   MAIL        cmd_mail() after the transaction starts (SPF starts there)
- *   RCPT        rcpt_decide(): may park the session and resume from its
- *               callback; the pipelined input stays buffered meanwhile
- *   DATA stream txn_body(): where a DKIM verifier and the header filter
- *               (forged Authentication-Results) see every body byte
- *   end of DATA message_end(): may park for lookups; adds the header
- *               fields through spool_msg_set_headers() before the commit
+ * The sender checks (checks.c) plug in at one call each: checks_mail()
+ * when a transaction starts, checks_rcpt() for a served recipient (it may
+ * park the session until reverse DNS answers), checks_data_feed() for every
+ * body byte (DKIM, and the header filter in front of the spool), and
+ * checks_data_end() at the final dot, which comes back through
+ * smtp_message_decided().
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -31,6 +28,8 @@
 #include "spool/spool.h"
 
 #define ANY_CMD (ST_GREET | ST_READY | ST_MAIL | ST_RCPT)
+
+static smtp_emit_cb txn_spool;
 
 struct smtp_cmd {
 	const char *verb;
@@ -51,7 +50,7 @@ log_txn(struct smtp_session *s, const char *queue_id, const char *result,
 {
 	struct smtp_txn *t = &s->txn;
 	char from[LOG_VALUE_MAX], helo[LOG_VALUE_MAX], to[LOG_VALUE_MAX];
-	struct buf rcpts = { 0 };
+	struct buf rcpts = { 0 }, verdicts = { 0 };
 	size_t i;
 
 	for (i = 0; i < t->rcpt_count; i++) {
@@ -62,11 +61,14 @@ log_txn(struct smtp_session *s, const char *queue_id, const char *result,
 	log_value(from, sizeof from, t->from);
 	log_value(helo, sizeof helo, s->helo);
 	log_escape(to, sizeof to, rcpts.p ? rcpts.p : "", rcpts.len);
+	checks_log_fields(s, &verdicts);
 	log_info("s=%s msg id=%s client=%s helo=%s from=<%s> to=%s nrcpt=%zu "
-	    "size=%llu result=%s reason=%s", s->id, queue_id ? queue_id : "-",
+	    "size=%llu%s result=%s reason=%s", s->id, queue_id ? queue_id : "-",
 	    s->ip, helo[0] ? helo : "-", from, rcpts.len ? to : "-",
-	    t->rcpt_count, (unsigned long long)t->data.size, result, reason);
+	    t->rcpt_count, (unsigned long long)t->data.size, verdicts.p,
+	    result, reason);
 	buf_free(&rcpts);
+	buf_free(&verdicts);
 }
 
 void
@@ -166,6 +168,7 @@ cmd_mail(struct smtp_session *s, struct span arg)
 	else
 		snprintf(t->from, sizeof t->from, "%s@%s", a.local, a.domain);
 	session_set_state(s, ST_MAIL);
+	checks_mail(s);
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -178,28 +181,6 @@ log_rcpt(struct smtp_session *s, struct span arg, const char *result,
 	log_escape(to, sizeof to, arg.p, arg.len);
 	log_info("s=%s rcpt client=%s arg=%s result=%s reason=%s", s->id,
 	    s->ip, to, result, reason);
-}
-
-/*
- * The recipient is syntactically fine and in a served domain. This is
- * where the policy decision for the recipient belongs (DESIGN.md: IPv6
- * anonymous senders, reverse DNS); one that waits for DNS parks the
- * session and replies from its callback.
- */
-static void
-rcpt_decide(struct smtp_session *s, const char *rcpt)
-{
-	struct smtp_txn *t = &s->txn;
-	size_t i;
-
-	/* The same mailbox twice is one delivery. */
-	for (i = 0; i < t->rcpt_count; i++)
-		if (strcmp(t->rcpts[i], rcpt) == 0)
-			break;
-	if (i == t->rcpt_count)
-		t->rcpts[t->rcpt_count++] = xstrdup(rcpt);
-	session_set_state(s, ST_RCPT);
-	smtp_reply(s, 250, "2.1.5", "Ok");
 }
 
 static void
@@ -257,7 +238,7 @@ cmd_rcpt(struct smtp_session *s, struct span arg)
 		return;
 	}
 	snprintf(rcpt, sizeof rcpt, "%s@%s", mbox, d->name);
-	rcpt_decide(s, rcpt);
+	checks_rcpt(s, d, rcpt);
 }
 
 static void
@@ -294,6 +275,7 @@ cmd_data(struct smtp_session *s, struct span arg)
 	}
 	smtp_data_init(&t->data);
 	t->dbuf = xmalloc(SMTP_DATA_CHUNK + 1);
+	checks_data_begin(s, txn_spool);
 	session_set_state(s, ST_DATA);
 	{
 		struct timeval tv = { (time_t)s->srv->conf->timeout_data_s, 0 };
@@ -400,15 +382,29 @@ smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 	smtp_reply(s, 500, "5.5.1", "Command unrecognized");
 }
 
-/*
- * Every body byte, once, in order, as it arrives. A DKIM verifier and the
- * header filter hook in here.
- */
+/* What the header filter lets through goes to the spool. */
+static void
+txn_spool(void *arg, const char *p, size_t len)
+{
+	struct smtp_session *s = arg;
+	struct smtp_txn *t = &s->txn;
+	int r;
+
+	if (!t->msg || len == 0)
+		return;
+	r = spool_msg_write(t->msg, p, len);
+	if (r != 0) {
+		t->write_err = r;
+		spool_msg_abort(t->msg);
+		t->msg = NULL;
+	}
+}
+
+/* Every body byte, once, in order, as it arrives. */
 static void
 txn_body(struct smtp_session *s, const char *p, size_t len)
 {
 	struct smtp_txn *t = &s->txn;
-	int r;
 
 	if (t->data.bad || t->too_big || t->write_err || len == 0)
 		return;
@@ -419,12 +415,7 @@ txn_body(struct smtp_session *s, const char *p, size_t len)
 		t->msg = NULL;
 		return;
 	}
-	r = spool_msg_write(t->msg, p, len);
-	if (r != 0) {
-		t->write_err = r;
-		spool_msg_abort(t->msg);
-		t->msg = NULL;
-	}
+	checks_data_feed(s, p, len);
 }
 
 static void
@@ -454,32 +445,55 @@ on_commit(void *arg, int err, const char *queue_id)
 }
 
 /*
- * The final dot arrived and the message is clean. The end-of-data policy
- * decision (SPF or DKIM must pass) and the Authentication-Results field go
- * here, before the commit; a decision that waits for lookups keeps the
- * session parked.
+ * The policy has decided on a clean, complete message: commit it with our
+ * header fields, or drop it and say why.
  */
-static void
-message_end(struct smtp_session *s)
+void
+smtp_message_decided(struct smtp_session *s, const struct policy_reply *r,
+    const struct buf *authres)
 {
 	struct smtp_txn *t = &s->txn;
 	struct buf hdr = { 0 };
-	int r;
+	int err = t->write_err;
 
+	if (r->verdict != POLICY_ACCEPT || err || !t->msg) {
+		if (t->msg)
+			spool_msg_abort(t->msg);
+		t->msg = NULL;
+		if (r->verdict != POLICY_ACCEPT) {
+			log_txn(s, NULL, r->verdict == POLICY_TEMPFAIL ?
+			    "tempfail" : "rejected", r->reason);
+			smtp_reply(s, r->code, r->enhanced, "%s", r->text);
+		} else if (err == ERR_NOSPACE) {
+			log_txn(s, NULL, "tempfail", err_str(err));
+			smtp_reply(s, 452, "4.3.1", "Insufficient system "
+			    "storage");
+		} else {
+			log_txn(s, NULL, "tempfail", err_str(err));
+			smtp_reply(s, 451, "4.3.0", "Local error in "
+			    "processing");
+		}
+		session_set_state(s, ST_READY);
+		session_txn_done(s);
+		session_resume(s);
+		return;
+	}
+	/* RFC 8601 5: our Authentication-Results goes above the others. */
 	smtp_received(&hdr, s, spool_msg_id(t->msg));
-	r = spool_msg_set_headers(t->msg, hdr.p, hdr.len);
+	buf_add(&hdr, authres->p, authres->len);
+	err = spool_msg_set_headers(t->msg, hdr.p, hdr.len);
 	buf_free(&hdr);
-	if (r != 0) {
+	if (err != 0) {
 		spool_msg_abort(t->msg);
 		t->msg = NULL;
-		log_txn(s, NULL, "tempfail", err_str(r));
+		log_txn(s, NULL, "tempfail", err_str(err));
 		smtp_reply(s, 451, "4.3.0", "Local error in processing");
 		session_set_state(s, ST_READY);
 		session_txn_done(s);
+		session_resume(s);
 		return;
 	}
 	t->committing = true;
-	session_park(s);
 	spool_msg_commit(t->msg, on_commit, s);
 }
 
@@ -508,7 +522,8 @@ data_done(struct smtp_session *s)
 			smtp_reply(s, 451, "4.3.0", "Local error in "
 			    "processing");
 	} else {
-		message_end(s);
+		/* Parks until SPF and DKIM have answered, then decides. */
+		checks_data_end(s);
 		return;
 	}
 	session_set_state(s, ST_READY);

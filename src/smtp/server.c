@@ -149,11 +149,23 @@ smtp_server_new(struct event_base *base, const struct config *conf,
 }
 
 void
-smtp_server_start(struct smtp_server *srv, struct spool *spool)
+smtp_server_start(struct smtp_server *srv, struct spool *spool,
+    struct dns *dns)
 {
+	const struct config *conf = srv->conf;
+	struct spf_options spf_opt = {
+		.max_void_lookups = conf->spf_max_void_lookups,
+		.receiver = conf->hostname,
+	};
 	size_t i;
 
 	srv->spool = spool;
+	srv->dns = dns;
+	if (dns) {
+		srv->spf = spf_new(srv->base, dns, &spf_opt);
+		/* Keys are kept for their TTL, at most an hour. */
+		srv->dkim_keys = dkim_keycache_new(SMTP_DKIM_KEY_SLOTS, 3600);
+	}
 	for (i = 0; i < srv->listener_count; i++)
 		evconnlistener_enable(srv->listeners[i]);
 }
@@ -225,6 +237,8 @@ smtp_server_free(struct smtp_server *srv)
 	if (srv->drained_ev)
 		event_free(srv->drained_ev);
 	smtp_limits_free(srv->limits);
+	spf_free(srv->spf);
+	dkim_keycache_free(srv->dkim_keys);
 	smtp_tls_ctx_free(srv->tls);
 	free(srv);
 }

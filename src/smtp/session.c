@@ -128,6 +128,7 @@ session_begin(struct smtp_session *s)
 		return;
 	}
 	s->counted = true;
+	checks_connect(s);
 	session_set_state(s, ST_GREET);
 	smtp_banner(s);
 }
@@ -234,6 +235,7 @@ session_txn_reset(struct smtp_session *s)
 	struct smtp_txn *t = &s->txn;
 	size_t i;
 
+	checks_txn_reset(s);
 	if (t->msg) {
 		if (t->committing)
 			spool_msg_detach(t->msg);
@@ -550,6 +552,7 @@ session_free(struct smtp_session *s)
 	    s->tls ? s->tls_version : "no", s->msgs,
 	    s->close_reason ? s->close_reason : "quit");
 	session_txn_reset(s);
+	checks_session_end(s);
 	if (s->close_ev)
 		event_free(s->close_ev);
 	if (s->counted)

@@ -18,8 +18,6 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "base/buf.h"
-#include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "spf/spf.h"
@@ -28,6 +26,8 @@
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets; room for more. */
 #define SPF_SENDER_MAX 512
 #define SPF_CACHE_DEFAULT 10000
+/* RFC 7208 5: "Such a limit SHOULD allow at least 20 seconds." */
+#define SPF_TIMEOUT_DEFAULT_MS 20000
 /* Depth: the first record plus one per include, and includes count. */
 #define SPF_DEPTH_MAX (SPF_MAX_DNS_TERMS + 1)
 
@@ -37,6 +37,7 @@ struct spf {
 	struct spf_cache *cache;
 	bool caching;
 	unsigned max_void;
+	unsigned timeout_ms;
 	char *default_exp;
 	char *receiver;
 	spf_trace_cb *trace;
@@ -81,6 +82,7 @@ struct spf_check {
 	void *arg;
 	struct dns_query *q;
 	struct event *defer; /* to call back when done without any query */
+	struct event *timer; /* the time limit, armed at the first query */
 	enum wait wait;
 	bool starting, done;
 	enum stage stage;
@@ -245,6 +247,7 @@ enum ask {
 
 static void dispatch(struct spf_check *c, enum wait w,
     const struct dns_answer *a);
+static void arm_timer(struct spf_check *c);
 
 /* Looks a name up: in the cache (not TXT, see fetch_record), or in DNS. */
 static enum ask
@@ -273,6 +276,8 @@ ask(struct spf_check *c, const char *name, enum dns_type type, enum wait w)
 		return ASK_BAD;
 	}
 	c->wait = w;
+	if (c->timer == NULL)
+		arm_timer(c);
 	return ASK_WAIT;
 }
 
@@ -382,21 +387,22 @@ expand_target(struct spf_check *c, struct span spec)
 static void
 reverse_name(const struct spf_check *c, char *out, size_t outsz)
 {
-	if (c->family == AF_INET)
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	if (c->family == AF_INET) {
 		snprintf(out, outsz, "%u.%u.%u.%u.in-addr.arpa", c->ip[3],
 		    c->ip[2], c->ip[1], c->ip[0]);
-	else {
-		static const char hex[] = "0123456789abcdef";
-		size_t i, o = 0;
-
-		for (i = 16; i-- > 0;) {
-			out[o++] = hex[c->ip[i] & 15];
-			out[o++] = '.';
-			out[o++] = hex[c->ip[i] >> 4];
-			out[o++] = '.';
-		}
-		memcpy(out + o, "ip6.arpa", 9);
+		return;
 	}
+	/* 16 bytes, 4 characters each, then "ip6.arpa": 73 of outsz 80 */
+	for (i = 16; i-- > 0;) {
+		out[o++] = hex[c->ip[i] & 15];
+		out[o++] = '.';
+		out[o++] = hex[c->ip[i] >> 4];
+		out[o++] = '.';
+	}
+	memcpy(out + o, "ip6.arpa", 9);
 }
 
 /*
@@ -413,28 +419,33 @@ start_ptr(struct spf_check *c)
 	return ask(c, name, DNS_T_PTR, W_PTR) != ASK_BAD;
 }
 
-/* Picks %{p} among the validated names (names[0..nnames)). */
+/*
+ * RFC 7208 7.3: %{p} is a validated name of the client, preferably
+ * <domain> itself, else one of its subdomains, else any; "unknown" when
+ * none could be validated. names[0..nnames) holds the validated ones.
+ */
+static const char *
+p_pick(const struct spf_check *c, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < c->nnames; i++)
+		if (strcmp(c->names[i], domain) == 0)
+			return c->names[i];
+	for (i = 0; i < c->nnames; i++)
+		if (name_under(c->names[i], domain))
+			return c->names[i];
+	return c->nnames > 0 ? c->names[0] : "unknown";
+}
+
 static void
 p_choose(struct spf_check *c)
 {
-	const char *domain = top(c)->domain;
-	size_t i;
+	const char *p = p_pick(c, top(c)->domain);
 
+	memcpy(c->pstr, p, strlen(p) + 1);
 	c->p_done = true;
 	c->p_fetch = false;
-	memcpy(c->pstr, "unknown", 8);
-	for (i = 0; i < c->nnames; i++)
-		if (strcmp(c->names[i], domain) == 0)
-			goto found;
-	for (i = 0; i < c->nnames; i++)
-		if (name_under(c->names[i], domain))
-			goto found;
-	if (c->nnames == 0)
-		goto out;
-	i = 0;
-found:
-	memcpy(c->pstr, c->names[i], strlen(c->names[i]) + 1);
-out:
 	c->env.p = span_cstr(c->pstr);
 	trace(c, "macro p = %s", c->pstr);
 }
@@ -922,6 +933,8 @@ check_free(struct spf_check *c)
 		spf_entry_unref(c->stack[c->depth].e);
 	if (c->defer != NULL)
 		event_free(c->defer);
+	if (c->timer != NULL)
+		event_free(c->timer);
 	free(c->exp_text);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -952,6 +965,38 @@ on_defer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	deliver(arg);
+}
+
+/* RFC 7208 5: the check took too long. */
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct spf_check *c = arg;
+
+	(void)fd;
+	(void)what;
+	dns_cancel(c->q);
+	c->q = NULL;
+	trace(c, "time limit of %u ms reached", c->spf->timeout_ms);
+	if (c->stage == STAGE_EXP_WAIT || c->stage == STAGE_EXP_TEXT) {
+		/* The result is fail already; only exp= is late (6.2). */
+		default_exp(c);
+	} else {
+		finish(c, SPF_TEMPERROR, "no result within %u ms",
+		    c->spf->timeout_ms);
+	}
+	deliver(c);
+}
+
+static void
+arm_timer(struct spf_check *c)
+{
+	struct timeval tv = { c->spf->timeout_ms / 1000,
+	    (c->spf->timeout_ms % 1000) * 1000 };
+
+	c->timer = evtimer_new(c->spf->base, on_timeout, c);
+	if (c->timer == NULL || evtimer_add(c->timer, &tv) < 0)
+		fatal("spf: cannot arm the time limit");
 }
 
 static void
@@ -1194,6 +1239,8 @@ spf_new(struct event_base *base, struct dns *dns,
 	spf->dns = dns;
 	spf->max_void = opt->max_void_lookups ? opt->max_void_lookups :
 	    SPF_MAX_VOID;
+	spf->timeout_ms = opt->timeout_ms ? opt->timeout_ms :
+	    SPF_TIMEOUT_DEFAULT_MS;
 	spf->default_exp = xstrdup(opt->default_exp ? opt->default_exp :
 	    "%{o} does not designate %{c} as a permitted sender");
 	spf->receiver = xstrdup(opt->receiver ? opt->receiver : "unknown");

@@ -2,11 +2,18 @@
  * spf: Sender Policy Framework, RFC 7208, as a resumable evaluator.
  *
  * A struct spf belongs to one event loop. It holds the options and a cache
- * of *parsed* SPF records keyed by domain, kept for their DNS TTL and
- * bounded in size, shared by every check it runs. Each check parses once,
- * then walks the terms; at each DNS query it yields to the loop and resumes
- * from the dns.h callback, so thousands of checks can be in flight in one
- * loop with no thread per check.
+ * shared by every check it runs: *parsed* SPF records keyed by domain, and
+ * the positive A/AAAA/MX/PTR answers that "a", "mx", "ptr" and "exists"
+ * use, each kept for its DNS TTL, bounded in entries and bytes. A check
+ * walks the parsed terms; at each DNS query it yields to the loop and
+ * resumes from the dns.h callback, so thousands of checks can be in flight
+ * in one loop with no thread per check.
+ *
+ * Where RFC 7208 leaves a choice: "ptr" only confirms PTR names under its
+ * target, so names outside it cost no query and no void lookup (pyspf
+ * looks all of them up); a DNS error on the PTR query is no match
+ * (5.5; pyspf says temperror); %{i} of IPv6 uses upper-case nibbles, as
+ * the openspf suite expects.
  *
  * Contract (STYLE.md): spf_check_start() returns NULL only for bad
  * arguments (no client address), and then its callback is never called.
@@ -78,6 +85,9 @@ struct spf_options {
 	size_t cache_size;
 	/* Keep no parsed records at all (benchmarks of the cold path). */
 	bool no_cache;
+	/* RFC 7208 5: a limit on the time one check may take, at least 20 s;
+	 * past it the result is temperror. 0 means 20 s. */
+	unsigned timeout_ms;
 	/* Optional sink for a trace of every term, query and counter. */
 	spf_trace_cb *trace;
 	void *trace_arg;

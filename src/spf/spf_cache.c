@@ -14,6 +14,7 @@
 struct spf_cache {
 	struct spf_entry **table;
 	size_t mask, count, max;
+	size_t bytes, max_bytes; /* what the entries hold, roughly */
 	struct spf_entry *oldest, *newest;
 	unsigned long hits, misses;
 };
@@ -39,6 +40,7 @@ spf_cache_new(size_t max)
 	c->table = xcalloc(n, sizeof(*c->table));
 	c->mask = n - 1;
 	c->max = max;
+	c->max_bytes = max * SPF_CACHE_ENTRY_BYTES;
 	return c;
 }
 
@@ -78,6 +80,7 @@ cache_remove(struct spf_cache *c, struct spf_entry *e)
 	else
 		c->newest = e->older;
 	c->count--;
+	c->bytes -= e->bytes;
 	e->cached = false;
 	spf_entry_unref(e);
 }
@@ -207,7 +210,12 @@ spf_cache_put(struct spf_cache *c, enum dns_type type, const char *name,
 	for (i = 0; i < a->count; i++)
 		if (a->rr[i].ttl < ttl)
 			ttl = a->rr[i].ttl;
-	if (c->max == 0 || ttl == 0 || ttl == UINT32_MAX || a->count == 0)
+	e->bytes = sizeof(*e) + len + (e->text ? strlen(e->text) : 0) +
+	    e->rec.n * sizeof(*e->rec.term);
+	for (i = 0; i < e->answer.count; i++)
+		e->bytes += sizeof(*e->answer.rr) + e->answer.rr[i].len + 1;
+	if (c->max == 0 || ttl == 0 || ttl == UINT32_MAX ||
+	    e->bytes > c->max_bytes / 4)
 		return e;
 	/* A check may have fetched the same name meanwhile: replace it. */
 	slot = &c->table[hash_name(type, name) & c->mask];
@@ -216,7 +224,9 @@ spf_cache_put(struct spf_cache *c, enum dns_type type, const char *name,
 			cache_remove(c, *slot);
 			break;
 		}
-	if (c->count >= c->max)
+	/* Bounded in entries and in bytes: records can be 64 KB each. */
+	while (c->count > 0 && (c->count >= c->max ||
+	    c->bytes + e->bytes > c->max_bytes))
 		cache_remove(c, c->oldest);
 	slot = &c->table[hash_name(type, name) & c->mask];
 	e->expires = now + ttl;
@@ -226,6 +236,7 @@ spf_cache_put(struct spf_cache *c, enum dns_type type, const char *name,
 	e->refs++;
 	lru_push(c, e);
 	c->count++;
+	c->bytes += e->bytes;
 	return e;
 }
 

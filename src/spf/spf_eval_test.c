@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dns/dns.h"
 #include "spf/spf.h"
@@ -395,6 +397,52 @@ test_many(void **state)
 	teardown(f);
 }
 
+/*
+ * RFC 7208 5: a time limit on the whole check. A UDP socket that never
+ * answers stands in for a dead server; the resolver would wait 5 s per
+ * query, the check gives up after 300 ms with temperror.
+ */
+static void
+test_time_limit(void **state)
+{
+	static const struct spf_options opt = { .timeout_ms = 300 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct event_base *base = event_base_new();
+	struct dns_options dopt = { 0 };
+	struct sockaddr_storage ss;
+	char server[64], err[128];
+	const char *servers[1] = { server };
+	socklen_t len = sizeof(sin);
+	struct run r = { 0 };
+	struct dns *dns;
+	struct spf *spf;
+	int fd;
+
+	(void)state;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(sin.sin_port));
+	dopt.servers = servers;
+	dopt.server_count = 1;
+	dns = dns_new_unbound(base, &dopt, err, sizeof(err));
+	assert_non_null(dns);
+	spf = spf_new(base, dns, &opt);
+	addr("192.0.2.1", &ss);
+	assert_non_null(spf_check_start(spf, (struct sockaddr *)&ss,
+	    "a@example.com", NULL, on_result, &r));
+	/* not dispatch: the resolver's own query stays pending for 5 s */
+	while (!r.done)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(r.out.result, SPF_TEMPERROR);
+	assert_non_null(strstr(r.out.problem, "300 ms"));
+	spf_free(spf);
+	dns_free(dns);
+	event_base_free(base);
+	close(fd);
+}
+
 static void
 trace_line(void *arg, const char *line)
 {
@@ -432,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_trace),
+		cmocka_unit_test(test_time_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -127,6 +127,7 @@ struct spf_entry {
 	enum dns_type type;
 	enum spf_entry_kind kind;
 	long long expires; /* seconds, on the clock given to the cache */
+	size_t bytes;       /* its share of the cache's byte budget */
 	const char *problem; /* static text for SPF_E_ERROR */
 	char *text;         /* the SPF record, owned; rec points into it */
 	struct spf_record rec;
@@ -136,7 +137,12 @@ struct spf_entry {
 
 struct spf_cache;
 
-/* max 0: nothing is kept, every lookup misses. */
+/*
+ * Keeps at most max entries and max * SPF_CACHE_ENTRY_BYTES bytes (SPF
+ * records can be 64 KB, so a count alone does not bound memory); one entry
+ * larger than a quarter of that is not kept. max 0: nothing is kept.
+ */
+#define SPF_CACHE_ENTRY_BYTES 2048
 struct spf_cache *spf_cache_new(size_t max);
 void spf_cache_free(struct spf_cache *c);
 /* The live entry for (type, name) with a reference taken, or NULL. */

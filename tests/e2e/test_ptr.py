@@ -68,10 +68,13 @@ def ptr(server, ip, timeout=30):
     ("::ffff:192.0.2.25", "pass mx.example.test"),
     ("2001:db8:3::28", "pass alias.example.test"),
     ("2001:db8:3::29", "pass third.example.test"),
-    # no PTR: NXDOMAIN in a zone we serve, NODATA, and a zone nobody serves
+    # no PTR: NXDOMAIN and NODATA
     ("2001:db8:3::1", "fail"),
     ("2001:db8:3::31", "fail"),
     ("192.0.2.1", "fail"),
+    # a reverse zone the server does not serve: it answers REFUSED, which
+    # is a server failure, not a missing record
+    ("2001:db8:4::1", "temperror"),
     # PTR names that do not map back
     ("2001:db8:3::26", "fail"),
     ("2001:db8:3::27", "fail"),
@@ -104,6 +107,13 @@ def test_servfail():
     with FakeDNS() as fake:
         fake.servfail(ptr6("2001:db8:3::25"))
         r = ptr(fake.address, "2001:db8:3::25")
+        assert (r.returncode, r.stdout) == (0, "temperror\n"), r.stderr
+
+
+def test_refused():
+    with FakeDNS() as fake:
+        fake.refused(ptr4("192.0.2.25"))
+        r = ptr(fake.address, "192.0.2.25")
         assert (r.returncode, r.stdout) == (0, "temperror\n"), r.stderr
 
 

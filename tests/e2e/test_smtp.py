@@ -56,7 +56,8 @@ def test_one_recipient_each_family(mx, family, request):
     assert b"by mx.example.test (mxgate) with ESMTP id " in hdr
     m.wait_log(rf"msg id=\S+ client={ip} helo=client.test "
                r"from=<alice@sender.test> to=bob@example.test nrcpt=1 "
-               rf"size={len(MSG)} result=queued")
+               rf"size={len(MSG)} iprev=\S+ spf=\S+ dkim=\S+ policy=ok "
+               r"result=queued")
 
 
 def test_many_recipients_and_limit(mx):
