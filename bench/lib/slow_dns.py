@@ -80,6 +80,13 @@ def run_load(smtpload, server, msgdir, srcfile, sessions, messages,
     return json.loads(r.stdout)
 
 
+def udp_rcvbuf_errors():
+    """UDP datagrams this network namespace dropped for a full buffer."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
 def ms(v):
     return "-" if v is None else f"{v:.2f} ms"
 
@@ -140,12 +147,17 @@ def main():
                                            be.HELO, be.MAIL_FROM,
                                            be.RCPT_TO, probe_msg))
 
+            drops = udp_rcvbuf_errors()
             t = threading.Thread(target=v4_probe)
             t.start()
             slow = run_load(smtpload, mx.address, msgdir, v6file,
                             a.sessions, a.sessions, 60)
             t.join()
             ptr_queries = sum(1 for q in fake.queries if q[1] == "PTR")
+            drops = udp_rcvbuf_errors() - drops
+            out["udp_drops"] = drops
+            print(f"[slow] UDP datagrams dropped (receive buffer full): "
+                  f"{drops}", flush=True)
             out["slow"] = slow
             out["v4_probe"] = probe
             out["ptr_queries"] = ptr_queries
