@@ -35,4 +35,7 @@ fi
 . "$ROOT/bench/lib/ns.sh"
 ns_setup
 
-$PY "$ROOT/bench/lib/e2e.py" --tmp "$NS_TMP" "$@"
+# In the background, so that a signal to this shell runs its trap at once
+# (a shell defers traps while a foreground command runs).
+$PY "$ROOT/bench/lib/e2e.py" --tmp "$NS_TMP" "$@" &
+wait $!

@@ -34,4 +34,7 @@ fi
 ns_setup
 # 500 sessions, their files and the server's: more than the usual 1024.
 ulimit -n 8192
-$PY "$ROOT/bench/lib/slow_dns.py" --tmp "$NS_TMP" "$@"
+# In the background, so that a signal to this shell runs its trap at once
+# (a shell defers traps while a foreground command runs).
+$PY "$ROOT/bench/lib/slow_dns.py" --tmp "$NS_TMP" "$@" &
+wait $!

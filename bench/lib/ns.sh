@@ -11,34 +11,37 @@
 
 NS_DNS_HOST=127.0.6.53
 
-# Writes the pids to NS_TMP/pids; not through $(...), whose subshell would
-# list itself.
+# Sets pids to the processes in this network namespace but this shell.
+# One find over /proc/*/ns/net (a readlink per process is slow with
+# hundreds); the glob is expanded by this shell before find forks, so no
+# helper process of ours is listed.
 ns_pids() {
-	self_ns=$(readlink /proc/$$/ns/net)
-	: >"$NS_TMP/pids"
-	for p in /proc/[0-9]*; do
-		pid=${p#/proc/}
-		[ "$pid" = $$ ] && continue
-		[ "$(readlink "$p/ns/net" 2>/dev/null)" = "$self_ns" ] || continue
-		echo "$pid" >>"$NS_TMP/pids"
-	done
-	pids=$(cat "$NS_TMP/pids")
+	pat=$(readlink /proc/$$/ns/net | sed 's/[][]/\\&/g')
+	find /proc/[0-9]*/ns/net -maxdepth 0 -lname "$pat" \
+		>"$NS_TMP/pids" 2>/dev/null || true
+	pids=""
+	while IFS=/ read -r _ _ pid _; do
+		[ "$pid" = $$ ] || pids="$pids $pid"
+	done <"$NS_TMP/pids"
 }
 
 ns_cleanup() {
 	rc=$?
 	ns_pids
-	if [ -n "$pids" ]; then
-		echo "bench: stopping leftover processes: $(echo $pids)" >&2
-		kill $pids 2>/dev/null || true
-		i=0
-		while [ $i -lt 50 ] && ns_pids && [ -n "$pids" ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
+	[ -z "$pids" ] || echo "bench: stopping leftover processes:$pids" >&2
+	# TERM again each round for late children (the Postfix master may
+	# have forked one meanwhile); KILL after 4 s.
+	i=0
+	while [ -n "$pids" ] && [ $i -lt 60 ]; do
+		if [ $i -lt 40 ]; then
+			kill $pids 2>/dev/null || true
+		else
+			kill -9 $pids 2>/dev/null || true
+		fi
+		sleep 0.1
+		i=$((i + 1))
 		ns_pids
-		[ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
-	fi
+	done
 	umount /etc/resolv.conf 2>/dev/null || true
 	if [ -n "${MXBENCH_KEEP:-}" ]; then
 		echo "bench: work directory kept: $NS_TMP" >&2
