@@ -47,7 +47,8 @@ checks_connect(struct smtp_session *s)
 	if (!s->iprev) {
 		s->iprev_done = true;
 		s->iprev_res.status = IPREV_TEMPERROR;
-		s->iprev_res.why = "no resolver";
+		snprintf(s->iprev_res.why, sizeof s->iprev_res.why,
+		    "no resolver");
 	}
 }
 

@@ -156,8 +156,8 @@ cmd_mail(struct smtp_session *s, struct span arg)
 	}
 	if (t->params.size > s->srv->conf->max_message_size) {
 		memset(&t->params, 0, sizeof t->params);
-		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of %llu",
-		    (unsigned long long)s->srv->conf->max_message_size);
+		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of "
+		    "%llu", (unsigned long long)s->srv->conf->max_message_size);
 		return;
 	}
 	if (a.null)
@@ -216,7 +216,8 @@ cmd_rcpt(struct smtp_session *s, struct span arg)
 	}
 	if (a.postmaster)
 		/* RFC 5321 4.5.1: postmaster without a domain is ours. */
-		snprintf(a.domain, sizeof a.domain, "%s", conf->domains[0].name);
+		snprintf(a.domain, sizeof a.domain, "%s",
+		    conf->domains[0].name);
 	d = a.literal ? NULL : conf_find_domain(conf, a.domain,
 	    strlen(a.domain));
 	if (!d || r == SMTP_ADDR_ROUTING) {

@@ -31,7 +31,7 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
 
 		switch (d->state) {
 		case SMTP_DATA_TEXT: {
-			/* The common case: copy up to the next CR, LF or NUL. */
+			/* The common case: copy up to a CR, LF or NUL. */
 			size_t j = i;
 
 			while (j < len && in[j] != '\r' && in[j] != '\n' &&

@@ -94,8 +94,8 @@ static const struct path_case {
 	{ "TO:<bob\x01@example.test>", SMTP_ADDR_SYNTAX, NULL, NULL, NULL, 0 },
 	{ "TO:<\"a\x01\"@example.test>", SMTP_ADDR_SYNTAX, NULL, NULL, NULL,
 	    0 },
-	{ "TO:<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "@example.test>", SMTP_ADDR_TOOLONG, NULL, NULL, NULL, 0 },
+	{ "TO:<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaa@example.test>", SMTP_ADDR_TOOLONG, NULL, NULL, NULL, 0 },
 };
 
 static void

@@ -25,7 +25,8 @@ test_v1(void **state)
 {
 	static const char h4[] = "PROXY TCP4 192.0.2.7 198.51.100.1 5555 25\r\n"
 	    "EHLO x\r\n";
-	static const char h6[] = "PROXY TCP6 2001:db8:1::7 2001:db8::1 1 25\r\n";
+	static const char h6[] =
+	    "PROXY TCP6 2001:db8:1::7 2001:db8::1 1 25\r\n";
 	struct sockaddr_storage ss;
 	char txt[INET6_ADDRSTRLEN];
 	size_t used, i;

@@ -39,7 +39,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		ssize_t n;
 
 		/* No session for it: one non-blocking write and close. */
-		n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(fd, busy, sizeof busy - 1,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)n;
 		log_warn("limit result=refused reason=max_connections "
 		    "connections=%u", srv->session_count);

@@ -150,6 +150,7 @@ session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	set_timeout(s, srv->conf->timeout_command_s);
 
@@ -272,6 +273,18 @@ session_park(struct smtp_session *s)
 
 static void session_process(struct smtp_session *s);
 
+/*
+ * The client has finished sending (it may still read): once everything it
+ * sent has been answered, close.
+ */
+static void
+session_eof_check(struct smtp_session *s)
+{
+	if (s->eof && !s->parked && !s->processing &&
+	    s->state != ST_CLOSING)
+		session_close_after_reply(s, "client-eof");
+}
+
 void
 session_resume(struct smtp_session *s)
 {
@@ -279,9 +292,10 @@ session_resume(struct smtp_session *s)
 	if (s->state == ST_CLOSING)
 		return;
 	session_process(s);
+	session_eof_check(s);
 }
 
-/* The client spoke first or sent a broken line: it is not talking SMTP. */
+/* A command line ends in CRLF and holds no other CR, LF or NUL. */
 static bool
 line_is_clean(const char *p, size_t len)
 {
@@ -382,6 +396,13 @@ session_process(struct smtp_session *s)
 
 		if (before == 0)
 			break;
+		/* A client that sends commands but does not read the
+		 * replies gets no more answers (and, once the input is
+		 * full, no more reading) until it catches up; on_write
+		 * starts again. */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >=
+		    SMTP_OUTPUT_MAX)
+			break;
 		if (s->state == ST_PROXY)
 			process_proxy(s);
 		else if (s->state == ST_DATA)
@@ -428,8 +449,12 @@ on_write(struct bufferevent *bev, void *arg)
 	struct smtp_session *s = arg;
 	struct bufferevent *under;
 
-	if (s->state != ST_CLOSING ||
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (s->state != ST_CLOSING) {
+		if (!s->parked)
+			session_process(s);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;
 	/* Under TLS the last reply may still sit, encrypted, in the socket
 	 * bufferevent below the filter: push it out before closing. */
@@ -467,7 +492,11 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (s->state == ST_CLOSING) {
+		/* Closing, or a proxy that never sent its header: nothing
+		 * more to say. */
+		if (s->state == ST_CLOSING || s->state == ST_PROXY) {
+			if (s->state == ST_PROXY)
+				s->close_reason = "timeout";
 			session_free(s);
 			return;
 		}
@@ -485,11 +514,22 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
 
 		s->close_reason = e ? "tls-error" : "io-error";
-	} else {
-		s->close_reason = s->state == ST_CLOSING ? s->close_reason :
-		    "client-eof";
+		session_free(s);
+		return;
 	}
-	session_free(s);
+	if (s->state == ST_CLOSING) {
+		session_free(s);
+		return;
+	}
+	/*
+	 * EOF: a client may pipeline its last commands, QUIT included, and
+	 * shut its side down at once. What it sent still gets answered, a
+	 * commit in flight still gets its 250; then we close.
+	 */
+	s->eof = true;
+	if (!s->parked)
+		session_process(s);
+	session_eof_check(s);
 }
 
 void
@@ -516,6 +556,7 @@ session_start_tls(struct smtp_session *s)
 	s->bev = tls;
 	bufferevent_setcb(tls, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(tls, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_setwatermark(tls, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	set_timeout(s, s->srv->conf->timeout_command_s);
 	/* RFC 3207 4.2: the client must start over with EHLO. */

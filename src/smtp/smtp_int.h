@@ -57,7 +57,7 @@ struct smtp_addr {
 	bool postmaster; /* "<postmaster>" without a domain (RCPT only) */
 	bool literal;    /* the domain is an address literal "[...]" */
 	bool utf8;       /* 8-bit UTF-8 in it (needs SMTPUTF8, RFC 6531) */
-	bool quoted;     /* the local part needs its quotes (not a dot-string) */
+	bool quoted;     /* the local part is not a dot-string: needs quotes */
 	/* The mailbox, normalised: quotes removed from a quoted local part
 	 * that is a plain dot-string; source route dropped. NUL-terminated. */
 	char local[SMTP_LOCAL_MAX + 1];
@@ -267,6 +267,7 @@ struct smtp_session {
 	bool parked;        /* waiting for a callback: input stays buffered */
 	bool processing;    /* inside session_process(): no re-entry */
 	bool skip_line;     /* resyncing after an over-long line */
+	bool eof;           /* the client shut down its sending side */
 	bool esmtp;
 	char helo[SMTP_DOMAIN_MAX + 1];
 	bool tls;
@@ -293,6 +294,8 @@ struct smtp_session {
 #define SMTP_DATA_CHUNK (64 * 1024)
 /* Input buffered per session at most (pipelined or while parked). */
 #define SMTP_INPUT_MAX (256 * 1024)
+/* Replies queued for a client that does not read, at most (about). */
+#define SMTP_OUTPUT_MAX (64 * 1024)
 
 /* server.c */
 /* A session was freed: the last one ends a shutdown. */

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mxgate import Dialogue, added_headers, strip_added, stuff
+from mxgate import Dialogue, added_headers, ensure_v6, strip_added, stuff
 
 MSG = (b"From: Alice <alice@sender.test>\r\n"
        b"To: Bob <bob@example.test>\r\n"
@@ -111,9 +111,39 @@ def test_pipelining(mx):
     d.expect(221)
     assert d.closed()
     got = m.messages("example.test", "bob", 2)
-    assert [strip_added(g) for g in got] == [lf(MSG),
-                                            b"Subject: second\n\nx\n"]
+    # Delivery runs on a worker pool: the order in new/ is not fixed.
+    assert sorted(strip_added(g) for g in got) == sorted(
+        [lf(MSG), b"Subject: second\n\nx\n"])
     assert len(m.messages("example.test", "carol", 1)) == 1
+
+
+def test_everything_answered_after_client_shutdown(mx):
+    """A client that pipelines its last commands with QUIT and shuts down
+    its sending side still gets every reply, the 250 included."""
+    import socket
+    m = mx()
+    d, _ = ehlo(*m.addr("127.0.0.1"))
+    d.send("MAIL FROM:<a@sender.test>\r\nRCPT TO:<bob@example.test>\r\n"
+           "DATA\r\n")
+    d.expect(250)
+    d.expect(250)
+    d.expect(354)
+    d.send(stuff(MSG) + b".\r\nNOOP\r\nQUIT\r\n")
+    d.sock.shutdown(socket.SHUT_WR)
+    d.expect(250, "2.0.0")
+    d.expect(250, "2.0.0")
+    d.expect(221)
+    assert d.closed()
+    [got] = m.messages("example.test", "bob", 1)
+    assert strip_added(got) == lf(MSG)
+    # Without QUIT: the replies still come, then the server closes.
+    d, _ = ehlo(*m.addr("127.0.0.1"))
+    d.send("NOOP\r\nHELP\r\n")
+    d.sock.shutdown(socket.SHUT_WR)
+    d.expect(250)
+    d.expect(214)
+    assert d.closed()
+    m.wait_log(r"disconnect .* reason=client-eof")
 
 
 def test_ehlo_keywords_and_simple_commands(mx):
@@ -246,6 +276,25 @@ def test_bare_lf_cr_nul_in_command_closes(mx, line):
     assert d.closed()
 
 
+def test_client_that_does_not_read_is_throttled(mx):
+    """300 KB of pipelined NOOPs sent without reading a reply: the server
+    stops answering (and reading) while its replies pile up, and carries
+    on in order when the client reads."""
+    import threading
+    m = mx()
+    d, _ = ehlo(*m.addr("::1"))
+    n = 50000
+    sender = threading.Thread(target=d.send, args=(b"NOOP\r\n" * n +
+                                                   b"QUIT\r\n",))
+    sender.start()
+    time.sleep(1)
+    for _ in range(n):
+        d.expect(250, "2.0.0")
+    d.expect(221)
+    sender.join()
+    assert d.closed()
+
+
 def test_line_too_long_resyncs(mx):
     m = mx()
     d, _ = ehlo(*m.addr("::1"))
@@ -373,6 +422,33 @@ def test_connection_limits(mx):
     time.sleep(0.2)
     g, _ = ehlo(host, port)  # a slot is free again
     g.cmd("QUIT", 221)
+
+
+def test_ipv6_limits_per_64_and_48(mx, v6):
+    """Addresses of one /64 share a count; the /48 has a looser cap
+    (SMTP_LIMIT_48_FACTOR = 8 times the per-address one)."""
+    server, _ = v6
+    same64 = ["2001:db8:1::2", "2001:db8:1::3"]
+    other64 = [f"2001:db8:1:{n:x}::2" for n in range(1, 9)]
+    if not ensure_v6(*(same64 + other64)):
+        pytest.skip("cannot add addresses to lo")
+    m = mx(server={"listen": f"[{server}]:0",
+                   "max_connections_per_ip": "1"})
+    host, port = m.addr(server)
+    first, _ = ehlo(host, port, source=same64[0])
+    c = Dialogue(host, port, source=same64[1])
+    c.expect(421, "4.7.0")
+    assert c.closed()
+    # Seven more /64s fill the /48 up to 8 connections ...
+    held = [ehlo(host, port, source=a)[0] for a in other64[:7]]
+    # ... and the ninth /64 of that /48 is refused.
+    c = Dialogue(host, port, source=other64[7])
+    c.expect(421, "4.7.0")
+    m.wait_log(r"limit client=2001:db8:1:8::2 reason=per-network")
+    first.cmd("QUIT", 221)
+    assert first.closed()
+    for d in held:
+        d.close()
 
 
 def test_total_connection_limit(mx):

@@ -121,3 +121,11 @@ def test_plain_listener_does_not_take_proxy(mx):
     # Without "proxy", a header is just a bad command.
     d.cmd("PROXY TCP4 192.0.2.7 198.51.100.1 5555 25", 500, "5.5.1")
     d.cmd("QUIT", 221)
+
+
+def test_silent_peer_on_proxy_listener_times_out_quietly(mx):
+    m = mx(server={"listen": "127.0.0.1:0 proxy", "timeout_command": "1s"})
+    d = Dialogue(*m.addr("127.0.0.1", proxy=True))
+    assert d.closed()
+    assert d.buf == b""
+    m.wait_log(r"disconnect .* reason=timeout")
