@@ -26,10 +26,12 @@
  * share one fsync per new/ directory, and a queue that grows while the
  * jobs run is taken in bigger bites. Few jobs at once leave the CPU and
  * the disk to the sessions waiting for their 250: delivery catches up
- * behind them.
+ * behind them. The batch is also what a crash may deliver twice (copies
+ * renamed into new/ before their directory fsync and DONE records), so it
+ * stays small.
  */
 #define DELIVER_THREADS 2
-#define DELIVER_BATCH 64
+#define DELIVER_BATCH 8
 /* Maildir files are written through a buffer of this size. */
 #define DELIVER_OUT_BUF (64 * 1024)
 #define DELIVER_PATH_MAX 4096
