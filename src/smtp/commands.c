@@ -144,7 +144,9 @@ cmd_mail(struct smtp_session *s, struct span arg)
 		smtp_reply(s, 501, "5.1.7", "Bad sender address syntax");
 		return;
 	}
-	if (smtp_parse_mail_params(params, &t->params) != 0) {
+	/* Service extensions exist only after EHLO (RFC 5321 2.2.1). */
+	if ((params.len && !s->esmtp) ||
+	    smtp_parse_mail_params(params, &t->params) != 0) {
 		memset(&t->params, 0, sizeof t->params);
 		smtp_reply(s, 555, "5.5.4", "Unsupported MAIL parameter");
 		return;
