@@ -135,6 +135,12 @@ bool dkim_pubkey_strict(const struct dkim_pubkey *k);
 bool dkim_pubkey_verify(struct dkim_pubkey *k, const unsigned char *sig,
     size_t siglen, const unsigned char hash[DKIM_SHA256_LEN]);
 
+struct evp_md_st; /* OpenSSL's EVP_MD */
+
+/* SHA-256 as fetched once for the cache's loop, or NULL without a cache:
+ * OpenSSL 3 looks an algorithm up on every fetch. */
+const struct evp_md_st *dkim_keycache_sha256(const struct dkim_keycache *c);
+
 /* The cached key for name (s._domainkey.d, lower case) with a new
  * reference, or NULL. */
 struct dkim_pubkey *dkim_keycache_get(struct dkim_keycache *c,
