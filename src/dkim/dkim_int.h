@@ -1,7 +1,8 @@
 /*
- * dkim_int: the pure parts of the DKIM module, shared by its files and
- * tests only. Everything here is a bounded parser or transform over
- * (p, len) with output in caller storage: no allocation, no I/O.
+ * dkim_int: the DKIM module's own interfaces, for its files and tests
+ * only. The parsers and canonicalisers here are bounded transforms over
+ * (p, len) with output in caller storage: no allocation, no I/O. The key
+ * objects (key.c) and the key cache (keycache.c) are shared by verify.c.
  */
 #ifndef MXGATE_DKIM_DKIM_INT_H
 #define MXGATE_DKIM_DKIM_INT_H
