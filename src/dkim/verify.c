@@ -487,9 +487,11 @@ header_done(struct dkim_verify *v, size_t len)
 		return;
 	if (n > v->opt.max_signatures)
 		n = v->opt.max_signatures;
-	/* One explicit fetch for all digests of the message, instead of an
-	 * implicit one per digest; unsigned mail needs none. */
-	if ((v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+	/* One explicit fetch for all digests of the message (or none, with
+	 * the cache's), instead of an implicit one per digest. */
+	if ((v->sha256 = (EVP_MD *)dkim_keycache_sha256(v->opt.cache)))
+		EVP_MD_up_ref(v->sha256);
+	else if ((v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		fatal("dkim: OpenSSL has no SHA256");
 	sf = xcalloc(n, sizeof(*sf));
 	v->sig = xcalloc(n, sizeof(*v->sig));
