@@ -8,12 +8,7 @@
  */
 #include "dkim/dkim_int.h"
 
-/* OpenSSL's types.h has a typedef ERR_STATE, as base/err.h (reached
- * through dkim.h's includes) has an error code: OpenSSL's is renamed for
- * this file, which never uses it. */
-#define ERR_STATE openssl_ERR_STATE
 #include <openssl/evp.h>
-#undef ERR_STATE
 
 #include <stdlib.h>
 #include <string.h>

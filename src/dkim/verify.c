@@ -5,11 +5,7 @@
  */
 #include "dkim/dkim_int.h"
 
-/* OpenSSL's types.h has a typedef ERR_STATE, and so has base/err.h an
- * error code: OpenSSL's is renamed for this file, which never uses it. */
-#define ERR_STATE openssl_ERR_STATE
 #include <openssl/evp.h>
-#undef ERR_STATE
 #include <stdlib.h>
 #include <string.h>
 
@@ -833,7 +829,7 @@ dkim_verify_finish(struct dkim_verify *v, dkim_verify_cb *cb, void *arg)
 	int c;
 
 	if (v->finished)
-		return ERR_STATE;
+		return ERR_BADSTATE;
 	if (v->state == V_HEADER) {
 		/* No blank line: all of it was header, the body is empty. */
 		v->state = V_BODY;
