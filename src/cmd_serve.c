@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,6 +51,23 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	sv->stopping = true;
 	log_info("signal=%d shutting down", (int)sig);
 	smtp_server_shutdown(sv->srv, on_drained, sv);
+}
+
+/*
+ * Every connection and every DNS query in flight holds a descriptor; the
+ * soft limit (often 1024) would cap us far below max_connections.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("fd limit stays at its soft value: %s",
+		    strerror(errno));
 }
 
 /* After binding: ports below 1024 need root, nothing afterwards does. */
@@ -124,6 +142,7 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "mxgate: %s\n", err);
 		return 2;
 	}
+	raise_fd_limit();
 	/* A client that goes away mid-write must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
 	sv.base = event_base_new();

@@ -349,6 +349,19 @@ ub_transparent(struct ub_ctx *ctx, const char *zone)
 	return ub_ctx_set_option(ctx, "local-zone:", v);
 }
 
+/*
+ * Tuned for a gateway that forwards to a recursive resolver: thousands of
+ * lookups in flight (the defaults allow 1024 queries, spread over few
+ * ports), and a first answer that may take a second while that resolver
+ * recurses (the default waits 376 ms, then asks again and drops the late
+ * answer, so a slow name costs several round trips).
+ */
+static const char *const ub_tuning[][2] = {
+	{ "num-queries-per-thread:", "4096" },
+	{ "outgoing-range:", "8192" },
+	{ "unknown-server-time-limit:", "1500" },
+};
+
 static int
 ub_setup(struct ub_ctx *ctx, const struct dns_options *opt, char *err,
     size_t errsz)
@@ -360,6 +373,10 @@ ub_setup(struct ub_ctx *ctx, const struct dns_options *opt, char *err,
 	/* Forwarders on loopback are normal here (a local cache, tests). */
 	if ((rc = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")))
 		goto fail;
+	for (i = 0; i < sizeof(ub_tuning) / sizeof(ub_tuning[0]); i++)
+		if ((rc = ub_ctx_set_option(ctx, ub_tuning[i][0],
+		    ub_tuning[i][1])) != 0)
+			goto fail;
 	if (opt->server_count == 0 && (rc = ub_ctx_resolvconf(ctx, NULL))) {
 		snprintf(err, errsz, "reading resolv.conf: %s",
 		    ub_strerror(rc));

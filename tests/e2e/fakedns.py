@@ -96,6 +96,12 @@ class _UDP(socketserver.ThreadingUDPServer):
     daemon_threads = True
     allow_reuse_address = False
 
+    def server_bind(self):
+        # Hundreds of queries can arrive at once (load tests): a small
+        # receive buffer would drop them before Python reads them.
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        super().server_bind()
+
 
 class _TCP(socketserver.ThreadingTCPServer):
     daemon_threads = True
