@@ -359,7 +359,7 @@ ub_transparent(struct ub_ctx *ctx, const char *zone)
 static const char *const ub_tuning[][2] = {
 	{ "num-queries-per-thread:", "4096" },
 	{ "outgoing-range:", "8192" },
-	{ "unknown-server-time-limit:", "1500" },
+	{ "unknown-server-time-limit:", "2000" },
 };
 
 static int
