@@ -17,6 +17,7 @@
 #include "cmd.h"
 #include "conf/conf.h"
 #include "deliver/deliver.h"
+#include "dns/dns.h"
 #include "smtp/smtp.h"
 #include "spool/spool.h"
 
@@ -94,6 +95,8 @@ cmd_serve(int argc, char **argv)
 	struct config *conf;
 	struct spool *spool = NULL;
 	struct deliver *dl = NULL;
+	struct dns *dns = NULL;
+	struct dns_options dns_opt;
 	struct serve sv = { 0 };
 	struct event *sigterm = NULL, *sigint = NULL;
 	int opt, rc = 1;
@@ -136,8 +139,19 @@ cmd_serve(int argc, char **argv)
 		log_warn("spool dir=%s error=\"%s\"", conf->spool, err);
 		goto out;
 	}
+	dns_opt = (struct dns_options){
+		.servers = (const char *const *)conf->dns_servers,
+		.server_count = conf->dns_server_count,
+		.timeout_ms = conf->dns_timeout_ms,
+		.trust_anchor = conf->dns_trust_anchor,
+	};
+	dns = dns_new_unbound(sv.base, &dns_opt, err, sizeof err);
+	if (!dns) {
+		log_warn("dns error=\"%s\"", err);
+		goto out;
+	}
 	dl = deliver_new(sv.base, spool, conf);
-	smtp_server_start(sv.srv, spool);
+	smtp_server_start(sv.srv, spool, dns);
 	sigterm = evsignal_new(sv.base, SIGTERM, on_signal, &sv);
 	sigint = evsignal_new(sv.base, SIGINT, on_signal, &sv);
 	evsignal_add(sigterm, NULL);
@@ -152,6 +166,7 @@ out:
 	if (sigint)
 		event_free(sigint);
 	smtp_server_free(sv.srv);
+	dns_free(dns);
 	deliver_free(dl);
 	spool_close(spool);
 	event_base_free(sv.base);

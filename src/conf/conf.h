@@ -23,6 +23,7 @@ struct conf_cidr {
 };
 
 struct conf_listen {
+	/* Port 0 lets the kernel choose; serve logs the real one. */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	bool proxy; /* expect a PROXY v1/v2 header first */
@@ -57,10 +58,11 @@ struct config {
 	unsigned max_connections_per_ip;
 	char *tls_certificate;
 	char *tls_key;
+	/* Keys timeout_command (default 5m) and timeout_data (3m). */
 	unsigned timeout_command_s; /* RFC 5321 4.5.3.2: at least 5 minutes */
 	unsigned timeout_data_s;    /* 3 minutes per block, 10 at final dot */
 
-	/* [dns] */
+	/* [dns]; each server normalised as "192.0.2.1:53" or "[::1]:53" */
 	char **dns_servers;
 	size_t dns_server_count;
 	unsigned dns_timeout_ms;

@@ -4,21 +4,19 @@
  * DATA stream and the end of a message are here too, because they are the
  * last steps of the DATA command.
  *
- * Where the sender checks plug in (DESIGN.md), so that each is one call:
- *   connect     session_begin() in session.c (reverse DNS starts there)
- *   MAIL        cmd_mail() after the transaction starts (SPF starts there)
- *   RCPT        rcpt_decide(): may park the session and resume from its
- *               callback; the pipelined input stays buffered meanwhile
- *   DATA stream txn_body(): where a DKIM verifier and the header filter
- *               (forged Authentication-Results) see every body byte
- *   end of DATA message_end(): may park for lookups; adds the header
- *               fields through spool_msg_set_headers() before the commit
+ * The sender checks (checks.c) plug in at one call each: checks_mail()
+ * when a transaction starts, checks_rcpt() for a served recipient (it may
+ * park the session until reverse DNS answers), checks_data_feed() for every
+ * body byte (DKIM, and the header filter in front of the spool), and
+ * checks_data_end() at the final dot, which comes back through
+ * smtp_message_decided().
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -30,6 +28,8 @@
 #include "spool/spool.h"
 
 #define ANY_CMD (ST_GREET | ST_READY | ST_MAIL | ST_RCPT)
+
+static smtp_emit_cb txn_spool;
 
 struct smtp_cmd {
 	const char *verb;
@@ -50,7 +50,7 @@ log_txn(struct smtp_session *s, const char *queue_id, const char *result,
 {
 	struct smtp_txn *t = &s->txn;
 	char from[LOG_VALUE_MAX], helo[LOG_VALUE_MAX], to[LOG_VALUE_MAX];
-	struct buf rcpts = { 0 };
+	struct buf rcpts = { 0 }, verdicts = { 0 };
 	size_t i;
 
 	for (i = 0; i < t->rcpt_count; i++) {
@@ -61,35 +61,20 @@ log_txn(struct smtp_session *s, const char *queue_id, const char *result,
 	log_value(from, sizeof from, t->from);
 	log_value(helo, sizeof helo, s->helo);
 	log_escape(to, sizeof to, rcpts.p ? rcpts.p : "", rcpts.len);
+	checks_log_fields(s, &verdicts);
 	log_info("s=%s msg id=%s client=%s helo=%s from=<%s> to=%s nrcpt=%zu "
-	    "size=%llu result=%s reason=%s", s->id, queue_id ? queue_id : "-",
+	    "size=%llu%s result=%s reason=%s", s->id, queue_id ? queue_id : "-",
 	    s->ip, helo[0] ? helo : "-", from, rcpts.len ? to : "-",
-	    t->rcpt_count, (unsigned long long)t->data.size, result, reason);
+	    t->rcpt_count, (unsigned long long)t->data.size, verdicts.p,
+	    result, reason);
 	buf_free(&rcpts);
+	buf_free(&verdicts);
 }
 
 void
 smtp_banner(struct smtp_session *s)
 {
 	smtp_reply(s, 220, NULL, "%s ESMTP mxgate", s->srv->conf->hostname);
-}
-
-static void
-ehlo_reply(struct smtp_session *s)
-{
-	const struct config *conf = s->srv->conf;
-	char size[32];
-
-	snprintf(size, sizeof size, "SIZE %llu",
-	    (unsigned long long)conf->max_message_size);
-	smtp_reply_line(s, 250, true, conf->hostname);
-	smtp_reply_line(s, 250, true, "PIPELINING");
-	smtp_reply_line(s, 250, true, size);
-	smtp_reply_line(s, 250, true, "8BITMIME");
-	if (s->srv->tls && !s->tls)
-		smtp_reply_line(s, 250, true, "STARTTLS");
-	smtp_reply_line(s, 250, true, "ENHANCEDSTATUSCODES");
-	smtp_reply_line(s, 250, false, "SMTPUTF8");
 }
 
 static void
@@ -103,16 +88,30 @@ cmd_helo_common(struct smtp_session *s, struct span arg, bool esmtp)
 		return;
 	}
 	/* RFC 5321 4.1.4: EHLO in a transaction resets it. */
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	memcpy(s->helo, arg.p, arg.len);
 	s->helo[arg.len] = '\0';
 	s->esmtp = esmtp;
-	smtp_set_state(s, ST_READY);
+	session_set_state(s, ST_READY);
 	/* RFC 2034 3: no enhanced code in the replies to EHLO and HELO. */
-	if (esmtp)
-		ehlo_reply(s);
-	else
+	if (!esmtp) {
 		smtp_reply(s, 250, NULL, "%s", conf->hostname);
+		return;
+	}
+	{
+		char size[32];
+
+		smtp_reply_line(s, 250, true, conf->hostname);
+		smtp_reply_line(s, 250, true, "PIPELINING");
+		snprintf(size, sizeof size, "SIZE %llu",
+		    (unsigned long long)conf->max_message_size);
+		smtp_reply_line(s, 250, true, size);
+		smtp_reply_line(s, 250, true, "8BITMIME");
+		if (s->srv->tls && !s->tls)
+			smtp_reply_line(s, 250, true, "STARTTLS");
+		smtp_reply_line(s, 250, true, "ENHANCEDSTATUSCODES");
+		smtp_reply_line(s, 250, false, "SMTPUTF8");
+	}
 }
 
 static void
@@ -145,7 +144,9 @@ cmd_mail(struct smtp_session *s, struct span arg)
 		smtp_reply(s, 501, "5.1.7", "Bad sender address syntax");
 		return;
 	}
-	if (smtp_parse_mail_params(params, &t->params) != 0) {
+	/* Service extensions exist only after EHLO (RFC 5321 2.2.1). */
+	if ((params.len && !s->esmtp) ||
+	    smtp_parse_mail_params(params, &t->params) != 0) {
 		memset(&t->params, 0, sizeof t->params);
 		smtp_reply(s, 555, "5.5.4", "Unsupported MAIL parameter");
 		return;
@@ -168,7 +169,8 @@ cmd_mail(struct smtp_session *s, struct span arg)
 		    a.domain);
 	else
 		snprintf(t->from, sizeof t->from, "%s@%s", a.local, a.domain);
-	smtp_set_state(s, ST_MAIL);
+	session_set_state(s, ST_MAIL);
+	checks_mail(s);
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -181,28 +183,6 @@ log_rcpt(struct smtp_session *s, struct span arg, const char *result,
 	log_escape(to, sizeof to, arg.p, arg.len);
 	log_info("s=%s rcpt client=%s arg=%s result=%s reason=%s", s->id,
 	    s->ip, to, result, reason);
-}
-
-/*
- * The recipient is syntactically fine and in a served domain. This is
- * where the policy decision for the recipient belongs (DESIGN.md: IPv6
- * anonymous senders, reverse DNS); one that waits for DNS parks the
- * session and replies from its callback.
- */
-static void
-rcpt_decide(struct smtp_session *s, const char *rcpt)
-{
-	struct smtp_txn *t = &s->txn;
-	size_t i;
-
-	/* The same mailbox twice is one delivery. */
-	for (i = 0; i < t->rcpt_count; i++)
-		if (strcmp(t->rcpts[i], rcpt) == 0)
-			break;
-	if (i == t->rcpt_count)
-		t->rcpts[t->rcpt_count++] = xstrdup(rcpt);
-	smtp_set_state(s, ST_RCPT);
-	smtp_reply(s, 250, "2.1.5", "Ok");
 }
 
 static void
@@ -261,7 +241,7 @@ cmd_rcpt(struct smtp_session *s, struct span arg)
 		return;
 	}
 	snprintf(rcpt, sizeof rcpt, "%s@%s", mbox, d->name);
-	rcpt_decide(s, rcpt);
+	checks_rcpt(s, d, rcpt);
 }
 
 static void
@@ -292,15 +272,20 @@ cmd_data(struct smtp_session *s, struct span arg)
 			smtp_reply(s, 451, "4.3.0", "Local error in "
 			    "processing");
 		log_txn(s, NULL, "tempfail", "spool");
-		smtp_set_state(s, ST_READY);
-		smtp_txn_done(s);
+		session_set_state(s, ST_READY);
+		session_txn_done(s);
 		return;
 	}
 	smtp_data_init(&t->data);
 	t->dbuf = xmalloc(SMTP_DATA_CHUNK + 1);
-	smtp_set_state(s, ST_DATA);
-	/* RFC 5321 4.5.3.2.5: the data block timeout. */
-	smtp_set_timeout(s, s->srv->conf->timeout_data_s);
+	checks_data_begin(s, txn_spool);
+	session_set_state(s, ST_DATA);
+	{
+		struct timeval tv = { (time_t)s->srv->conf->timeout_data_s, 0 };
+
+		/* RFC 5321 4.5.3.2.5: the data block timeout. */
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+	}
 	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
@@ -308,11 +293,11 @@ static void
 cmd_rset(struct smtp_session *s, struct span arg)
 {
 	(void)arg;
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	if (s->state != ST_GREET)
-		smtp_set_state(s, ST_READY);
+		session_set_state(s, ST_READY);
 	smtp_reply(s, 250, "2.0.0", "Ok");
-	smtp_txn_done(s);
+	session_txn_done(s);
 }
 
 static void
@@ -327,7 +312,7 @@ cmd_quit(struct smtp_session *s, struct span arg)
 {
 	(void)arg;
 	smtp_reply(s, 221, "2.0.0", "%s Bye", s->srv->conf->hostname);
-	smtp_close_after_reply(s, "quit");
+	session_close_after_reply(s, "quit");
 }
 
 static void
@@ -358,7 +343,7 @@ cmd_starttls(struct smtp_session *s, struct span arg)
 		return;
 	}
 	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
-	smtp_start_tls(s);
+	session_start_tls(s);
 }
 
 static const struct smtp_cmd cmds[] = {
@@ -400,15 +385,29 @@ smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 	smtp_reply(s, 500, "5.5.1", "Command unrecognized");
 }
 
-/*
- * Every body byte, once, in order, as it arrives. A DKIM verifier and the
- * header filter hook in here.
- */
+/* What the header filter lets through goes to the spool. */
+static void
+txn_spool(void *arg, const char *p, size_t len)
+{
+	struct smtp_session *s = arg;
+	struct smtp_txn *t = &s->txn;
+	int r;
+
+	if (!t->msg || len == 0)
+		return;
+	r = spool_msg_write(t->msg, p, len);
+	if (r != 0) {
+		t->write_err = r;
+		spool_msg_abort(t->msg);
+		t->msg = NULL;
+	}
+}
+
+/* Every body byte, once, in order, as it arrives. */
 static void
 txn_body(struct smtp_session *s, const char *p, size_t len)
 {
 	struct smtp_txn *t = &s->txn;
-	int r;
 
 	if (t->data.bad || t->too_big || t->write_err || len == 0)
 		return;
@@ -419,12 +418,7 @@ txn_body(struct smtp_session *s, const char *p, size_t len)
 		t->msg = NULL;
 		return;
 	}
-	r = spool_msg_write(t->msg, p, len);
-	if (r != 0) {
-		t->write_err = r;
-		spool_msg_abort(t->msg);
-		t->msg = NULL;
-	}
+	checks_data_feed(s, p, len);
 }
 
 static void
@@ -448,38 +442,61 @@ on_commit(void *arg, int err, const char *queue_id)
 		log_txn(s, queue_id, "queued", "-");
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", queue_id);
 	}
-	smtp_set_state(s, ST_READY);
-	smtp_txn_done(s);
-	smtp_resume(s);
+	session_set_state(s, ST_READY);
+	session_txn_done(s);
+	session_resume(s);
 }
 
 /*
- * The final dot arrived and the message is clean. The end-of-data policy
- * decision (SPF or DKIM must pass) and the Authentication-Results field go
- * here, before the commit; a decision that waits for lookups keeps the
- * session parked.
+ * The policy has decided on a clean, complete message: commit it with our
+ * header fields, or drop it and say why.
  */
-static void
-message_end(struct smtp_session *s)
+void
+smtp_message_decided(struct smtp_session *s, const struct policy_reply *r,
+    const struct buf *authres)
 {
 	struct smtp_txn *t = &s->txn;
 	struct buf hdr = { 0 };
-	int r;
+	int err = t->write_err;
 
+	if (r->verdict != POLICY_ACCEPT || err || !t->msg) {
+		if (t->msg)
+			spool_msg_abort(t->msg);
+		t->msg = NULL;
+		if (r->verdict != POLICY_ACCEPT) {
+			log_txn(s, NULL, r->verdict == POLICY_TEMPFAIL ?
+			    "tempfail" : "rejected", r->reason);
+			smtp_reply(s, r->code, r->enhanced, "%s", r->text);
+		} else if (err == ERR_NOSPACE) {
+			log_txn(s, NULL, "tempfail", err_str(err));
+			smtp_reply(s, 452, "4.3.1", "Insufficient system "
+			    "storage");
+		} else {
+			log_txn(s, NULL, "tempfail", err_str(err));
+			smtp_reply(s, 451, "4.3.0", "Local error in "
+			    "processing");
+		}
+		session_set_state(s, ST_READY);
+		session_txn_done(s);
+		session_resume(s);
+		return;
+	}
+	/* RFC 8601 5: our Authentication-Results goes above the others. */
 	smtp_received(&hdr, s, spool_msg_id(t->msg));
-	r = spool_msg_set_headers(t->msg, hdr.p, hdr.len);
+	buf_add(&hdr, authres->p, authres->len);
+	err = spool_msg_set_headers(t->msg, hdr.p, hdr.len);
 	buf_free(&hdr);
-	if (r != 0) {
+	if (err != 0) {
 		spool_msg_abort(t->msg);
 		t->msg = NULL;
-		log_txn(s, NULL, "tempfail", err_str(r));
+		log_txn(s, NULL, "tempfail", err_str(err));
 		smtp_reply(s, 451, "4.3.0", "Local error in processing");
-		smtp_set_state(s, ST_READY);
-		smtp_txn_done(s);
+		session_set_state(s, ST_READY);
+		session_txn_done(s);
+		session_resume(s);
 		return;
 	}
 	t->committing = true;
-	smtp_park(s);
 	spool_msg_commit(t->msg, on_commit, s);
 }
 
@@ -488,8 +505,9 @@ static void
 data_done(struct smtp_session *s)
 {
 	struct smtp_txn *t = &s->txn;
+	struct timeval tv = { (time_t)s->srv->conf->timeout_command_s, 0 };
 
-	smtp_set_timeout(s, s->srv->conf->timeout_command_s);
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	if (t->data.bad) {
 		log_txn(s, NULL, "rejected", "bare-cr-lf-nul");
 		smtp_reply(s, 550, "5.5.2", "Message refused: bare CR, LF or "
@@ -507,11 +525,12 @@ data_done(struct smtp_session *s)
 			smtp_reply(s, 451, "4.3.0", "Local error in "
 			    "processing");
 	} else {
-		message_end(s);
+		/* Parks until SPF and DKIM have answered, then decides. */
+		checks_data_end(s);
 		return;
 	}
-	smtp_set_state(s, ST_READY);
-	smtp_txn_done(s);
+	session_set_state(s, ST_READY);
+	session_txn_done(s);
 }
 
 void

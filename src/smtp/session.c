@@ -2,7 +2,7 @@
  * The session: one client connection, its bufferevent, its state and its
  * transaction. This file owns the I/O side: reading lines and DATA out of
  * the input buffer, parking and resuming, replies, STARTTLS, timeouts and
- * the single way out, smtp_close(). The commands live in commands.c.
+ * the single way out, session_free(). The commands live in commands.c.
  *
  * Replies are appended to the output buffer and written when the loop next
  * runs, so all the replies to one pipelined group leave in one write.
@@ -30,14 +30,14 @@
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
-static void smtp_close(struct smtp_session *s);
+static void session_free(struct smtp_session *s);
 
 static void
 on_close_ev(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	smtp_close(arg);
+	session_free(arg);
 }
 
 static const char *
@@ -56,7 +56,7 @@ state_name(unsigned st)
 }
 
 void
-smtp_set_state(struct smtp_session *s, unsigned state)
+session_set_state(struct smtp_session *s, unsigned state)
 {
 	log_debug("s=%s state %s -> %s", s->id, state_name(s->state),
 	    state_name(state));
@@ -102,8 +102,8 @@ peer_set(struct smtp_session *s, const struct sockaddr *sa)
 	}
 }
 
-void
-smtp_set_timeout(struct smtp_session *s, unsigned seconds)
+static void
+set_timeout(struct smtp_session *s, unsigned seconds)
 {
 	struct timeval tv = { (time_t)seconds, 0 };
 
@@ -124,16 +124,17 @@ session_begin(struct smtp_session *s)
 		    s->ip);
 		smtp_reply(s, 421, "4.7.0", "%s Too many connections from "
 		    "your network, try again later", conf->hostname);
-		smtp_close_after_reply(s, "limit");
+		session_close_after_reply(s, "limit");
 		return;
 	}
 	s->counted = true;
-	smtp_set_state(s, ST_GREET);
+	checks_connect(s);
+	session_set_state(s, ST_GREET);
 	smtp_banner(s);
 }
 
 struct smtp_session *
-smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
+session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, bool proxy, const char *listener)
 {
 	struct smtp_session *s = xcalloc(1, sizeof *s);
@@ -149,8 +150,9 @@ smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	smtp_set_timeout(s, srv->conf->timeout_command_s);
+	set_timeout(s, srv->conf->timeout_command_s);
 
 	s->next = srv->sessions;
 	if (srv->sessions)
@@ -172,18 +174,19 @@ static void
 reply_vadd(struct smtp_session *s, int code, char sep, const char *enh,
     const char *fmt, va_list ap)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	char text[512];
-	int n;
+	char line[SMTP_REPLY_MAX];
+	int n, m;
 
-	n = vsnprintf(text, sizeof text, fmt, ap);
-	if (n < 0)
-		text[0] = '\0';
-	if (enh)
-		evbuffer_add_printf(out, "%03d%c%s %s\r\n", code, sep, enh,
-		    text);
-	else
-		evbuffer_add_printf(out, "%03d%c%s\r\n", code, sep, text);
+	/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets. */
+	n = enh ? snprintf(line, sizeof line, "%03d%c%s ", code, sep, enh) :
+	    snprintf(line, sizeof line, "%03d%c", code, sep);
+	m = vsnprintf(line + n, sizeof line - (size_t)n - 2, fmt, ap);
+	if (m < 0)
+		m = 0;
+	if ((size_t)(n + m) > sizeof line - 3)
+		m = (int)(sizeof line - 3) - n;
+	memcpy(line + n + m, "\r\n", 2);
+	evbuffer_add(bufferevent_get_output(s->bev), line, (size_t)(n + m + 2));
 	log_debug("s=%s reply %03d %s", s->id, code, enh ? enh : "");
 }
 
@@ -207,15 +210,15 @@ smtp_reply_line(struct smtp_session *s, int code, bool more,
 }
 
 void
-smtp_close_after_reply(struct smtp_session *s, const char *reason)
+session_close_after_reply(struct smtp_session *s, const char *reason)
 {
 	if (s->state == ST_CLOSING)
 		return;
 	s->close_reason = reason;
-	smtp_set_state(s, ST_CLOSING);
+	session_set_state(s, ST_CLOSING);
 	bufferevent_disable(s->bev, EV_READ);
 	/* A client that never reads its last reply must not hold us. */
-	smtp_set_timeout(s, s->srv->conf->timeout_command_s);
+	set_timeout(s, s->srv->conf->timeout_command_s);
 	/*
 	 * With nothing left to write no write callback will come: close
 	 * from the loop, never from here, as callers still use s.
@@ -229,11 +232,12 @@ smtp_close_after_reply(struct smtp_session *s, const char *reason)
 }
 
 void
-smtp_txn_reset(struct smtp_session *s)
+session_txn_reset(struct smtp_session *s)
 {
 	struct smtp_txn *t = &s->txn;
 	size_t i;
 
+	checks_txn_reset(s);
 	if (t->msg) {
 		if (t->committing)
 			spool_msg_detach(t->msg);
@@ -247,18 +251,18 @@ smtp_txn_reset(struct smtp_session *s)
 }
 
 void
-smtp_txn_done(struct smtp_session *s)
+session_txn_done(struct smtp_session *s)
 {
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	if (s->srv->shutting_down && s->state != ST_CLOSING) {
 		smtp_reply(s, 421, "4.3.2", "%s Service shutting down",
 		    s->srv->conf->hostname);
-		smtp_close_after_reply(s, "shutdown");
+		session_close_after_reply(s, "shutdown");
 	}
 }
 
 void
-smtp_park(struct smtp_session *s)
+session_park(struct smtp_session *s)
 {
 	/*
 	 * Reading goes on (no epoll_ctl per park) but nothing is processed;
@@ -270,16 +274,29 @@ smtp_park(struct smtp_session *s)
 
 static void session_process(struct smtp_session *s);
 
+/*
+ * The client has finished sending (it may still read): once everything it
+ * sent has been answered, close.
+ */
+static void
+session_eof_check(struct smtp_session *s)
+{
+	if (s->eof && !s->parked && !s->processing &&
+	    s->state != ST_CLOSING)
+		session_close_after_reply(s, "client-eof");
+}
+
 void
-smtp_resume(struct smtp_session *s)
+session_resume(struct smtp_session *s)
 {
 	s->parked = false;
 	if (s->state == ST_CLOSING)
 		return;
 	session_process(s);
+	session_eof_check(s);
 }
 
-/* The client spoke first or sent a broken line: it is not talking SMTP. */
+/* A command line ends in CRLF and holds no other CR, LF or NUL. */
 static bool
 line_is_clean(const char *p, size_t len)
 {
@@ -312,7 +329,7 @@ process_proxy(struct smtp_session *s)
 		 * we can talk to, and a reply would only help a scanner. */
 		log_warn("s=%s proxy=%s result=refused reason=bad-header",
 		    s->id, s->ip);
-		smtp_close_after_reply(s, "bad-proxy-header");
+		session_close_after_reply(s, "bad-proxy-header");
 		return;
 	}
 	evbuffer_drain(in, used);
@@ -359,7 +376,7 @@ process_line(struct smtp_session *s)
 		    s->id, s->ip);
 		smtp_reply(s, 500, "5.5.2", "Bare CR, LF or NUL in command, "
 		    "closing");
-		smtp_close_after_reply(s, "bare-cr-lf-nul");
+		session_close_after_reply(s, "bare-cr-lf-nul");
 		return;
 	}
 	smtp_dispatch(s, line, len - 2);
@@ -379,6 +396,13 @@ session_process(struct smtp_session *s)
 		unsigned st = s->state;
 
 		if (before == 0)
+			break;
+		/* A client that sends commands but does not read the
+		 * replies gets no more answers (and, once the input is
+		 * full, no more reading) until it catches up; on_write
+		 * starts again. */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >=
+		    SMTP_OUTPUT_MAX)
 			break;
 		if (s->state == ST_PROXY)
 			process_proxy(s);
@@ -426,8 +450,12 @@ on_write(struct bufferevent *bev, void *arg)
 	struct smtp_session *s = arg;
 	struct bufferevent *under;
 
-	if (s->state != ST_CLOSING ||
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (s->state != ST_CLOSING) {
+		if (!s->parked)
+			session_process(s);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;
 	/* Under TLS the last reply may still sit, encrypted, in the socket
 	 * bufferevent below the filter: push it out before closing. */
@@ -437,7 +465,7 @@ on_write(struct bufferevent *bev, void *arg)
 		SSL_shutdown(bufferevent_openssl_get_ssl(bev));
 		flush_underlying(s, under);
 	}
-	smtp_close(s);
+	session_free(s);
 }
 
 static void
@@ -470,7 +498,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		if (s->state == ST_CLOSING || s->state == ST_PROXY) {
 			if (s->state == ST_PROXY)
 				s->close_reason = "timeout";
-			smtp_close(s);
+			session_free(s);
 			return;
 		}
 		log_info("s=%s timeout client=%s state=%s", s->id, s->ip,
@@ -479,23 +507,34 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		 * and should say so with 421. */
 		smtp_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
 		    s->srv->conf->hostname);
-		smtp_txn_reset(s);
-		smtp_close_after_reply(s, "timeout");
+		session_txn_reset(s);
+		session_close_after_reply(s, "timeout");
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
 
 		s->close_reason = e ? "tls-error" : "io-error";
-	} else {
-		s->close_reason = s->state == ST_CLOSING ? s->close_reason :
-		    "client-eof";
+		session_free(s);
+		return;
 	}
-	smtp_close(s);
+	if (s->state == ST_CLOSING) {
+		session_free(s);
+		return;
+	}
+	/*
+	 * EOF: a client may pipeline its last commands, QUIT included, and
+	 * shut its side down at once. What it sent still gets answered, a
+	 * commit in flight still gets its 250; then we close.
+	 */
+	s->eof = true;
+	if (!s->parked)
+		session_process(s);
+	session_eof_check(s);
 }
 
 void
-smtp_start_tls(struct smtp_session *s)
+session_start_tls(struct smtp_session *s)
 {
 	struct bufferevent *tls;
 	SSL *ssl = SSL_new(s->srv->tls);
@@ -518,42 +557,46 @@ smtp_start_tls(struct smtp_session *s)
 	s->bev = tls;
 	bufferevent_setcb(tls, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(tls, EV_READ, 0, SMTP_INPUT_MAX);
+	bufferevent_setwatermark(tls, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
-	smtp_set_timeout(s, s->srv->conf->timeout_command_s);
+	set_timeout(s, s->srv->conf->timeout_command_s);
 	/* RFC 3207 4.2: the client must start over with EHLO. */
-	smtp_txn_reset(s);
+	session_txn_reset(s);
 	s->helo[0] = '\0';
 	s->esmtp = false;
-	smtp_set_state(s, ST_GREET);
+	session_set_state(s, ST_GREET);
 }
 
 void
-smtp_session_shutdown(struct smtp_session *s)
+session_shutdown(struct smtp_session *s)
 {
 	if (s->state == ST_CLOSING)
 		return;
 	if (s->state == ST_PROXY) {
-		smtp_close_after_reply(s, "shutdown");
+		session_close_after_reply(s, "shutdown");
 		return;
 	}
-	/* A transaction in flight finishes first (smtp_txn_done). */
+	/* A transaction in flight finishes first (session_txn_done). */
 	if (s->parked || (s->state & (ST_MAIL | ST_RCPT | ST_DATA)))
 		return;
 	smtp_reply(s, 421, "4.3.2", "%s Service shutting down",
 	    s->srv->conf->hostname);
-	smtp_close_after_reply(s, "shutdown");
+	session_close_after_reply(s, "shutdown");
 }
 
 static void
-smtp_close(struct smtp_session *s)
+session_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
+	char helo[LOG_VALUE_MAX];
 
+	log_escape(helo, sizeof helo, s->helo, strlen(s->helo));
 	log_info("s=%s disconnect client=%s helo=%s tls=%s msgs=%u reason=%s",
-	    s->id, s->ip, s->helo[0] ? s->helo : "-",
+	    s->id, s->ip, helo[0] ? helo : "-",
 	    s->tls ? s->tls_version : "no", s->msgs,
 	    s->close_reason ? s->close_reason : "quit");
-	smtp_txn_reset(s);
+	session_txn_reset(s);
+	checks_session_end(s);
 	if (s->close_ev)
 		event_free(s->close_ev);
 	if (s->counted)

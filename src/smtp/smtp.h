@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 struct config;
+struct dns;
 struct event_base;
 struct smtp_server;
 struct spool;
@@ -31,8 +32,14 @@ struct spool;
 /* NULL on failure (a port in use, a bad certificate) with a reason in err. */
 struct smtp_server *smtp_server_new(struct event_base *base,
     const struct config *conf, char *err, size_t errsz);
-/* Starts accepting connections; their messages go into spool. */
-void smtp_server_start(struct smtp_server *srv, struct spool *spool);
+/*
+ * Starts accepting connections; their messages go into spool. dns, which
+ * must outlive the server, resolves for the sender checks (reverse DNS,
+ * SPF, DKIM); NULL turns them off, which only tests of the bare protocol
+ * want: every check is then a temperror.
+ */
+void smtp_server_start(struct smtp_server *srv, struct spool *spool,
+    struct dns *dns);
 
 typedef void smtp_drained_cb(void *arg);
 /* Calls done (from the loop, exactly once) when the last session is gone. */

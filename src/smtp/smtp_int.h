@@ -14,10 +14,17 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base/buf.h"
 #include "base/span.h"
+#include "dkim/dkim.h"
+#include "iprev/iprev.h"
+#include "policy/policy.h"
+#include "spf/spf.h"
 #include "smtp/smtp.h"
 
 /* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
+/* RFC 5321 4.5.3.1.5: a reply line too. */
+#define SMTP_REPLY_MAX 512
 #define SMTP_LINE_MAX 512
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
 #define SMTP_PATH_MAX 256
@@ -136,6 +143,35 @@ int smtp_proxy_parse(const char *p, size_t len, struct sockaddr_storage *src,
     socklen_t *srclen, size_t *consumed);
 
 
+/* ---- header_filter.c: forged Authentication-Results removal ---- */
+
+/* A field is held until it ends, up to this; RFC 5322 2.1.1 lines are 998
+ * octets, and the longest real fields (DKIM-Signature, folded Received)
+ * stay well under it. */
+#define SMTP_HDR_FIELD_HOLD (64 * 1024)
+
+typedef void smtp_emit_cb(void *arg, const char *p, size_t len);
+
+struct smtp_hdr_filter {
+	const char *authserv_id;
+	smtp_emit_cb *emit;
+	void *arg;
+	struct buf field; /* the field being held */
+	bool at_bol;      /* the next byte starts a line */
+	bool in_body;     /* past the empty line: everything passes */
+	bool drop;        /* the rest of this field is dropped */
+	bool passing;     /* the rest of this field passes unheld */
+	unsigned removed; /* fields dropped, for the log */
+};
+
+/* Every byte not dropped goes to emit, in order, as soon as it is known. */
+void smtp_hdr_filter_init(struct smtp_hdr_filter *f, const char *authserv_id,
+    smtp_emit_cb *emit, void *arg);
+void smtp_hdr_filter_feed(struct smtp_hdr_filter *f, const char *p,
+    size_t len);
+/* The message ended: decide on a field still held, free the buffer. */
+void smtp_hdr_filter_finish(struct smtp_hdr_filter *f);
+
 /* ---- limits.c: connections per IPv4 address, IPv6 /64 and /48 ---- */
 
 /* The /48 holds many /64s of one site: a looser cap, this many times the
@@ -174,6 +210,9 @@ struct smtp_server {
 	struct event_base *base;
 	const struct config *conf;
 	struct spool *spool;
+	struct dns *dns;              /* NULL: no sender checks */
+	struct spf *spf;
+	struct dkim_keycache *dkim_keys;
 	struct ssl_ctx_st *tls; /* NULL: no STARTTLS */
 	struct evconnlistener **listeners;
 	void **listener_args; /* each listener's callback argument */
@@ -187,6 +226,7 @@ struct smtp_server {
 	smtp_drained_cb *drained;
 	void *drained_arg;
 	struct event *drained_ev;
+	struct event *accept_pause_ev; /* re-enables accepting after EMFILE */
 };
 
 struct smtp_txn {
@@ -201,6 +241,18 @@ struct smtp_txn {
 	bool committing;  /* commit in flight: the session is parked */
 	struct smtp_data data;
 	char *dbuf;       /* DATA reader output, SMTP_DATA_CHUNK + 1 */
+
+	/* Sender checks of this transaction (checks.c). */
+	struct spf_check *spf;  /* in flight */
+	bool spf_done;
+	struct spf_outcome spf_res;
+	struct dkim_verify *dkim;
+	const struct dkim_result *dkim_res; /* owned by dkim */
+	size_t dkim_count;
+	bool dkim_done;
+	bool deciding;          /* end of DATA waits for SPF or DKIM */
+	struct smtp_hdr_filter filter;
+	const char *policy;     /* the end-of-DATA policy reason, for logs */
 };
 
 struct smtp_session {
@@ -218,54 +270,93 @@ struct smtp_session {
 	bool parked;        /* waiting for a callback: input stays buffered */
 	bool processing;    /* inside session_process(): no re-entry */
 	bool skip_line;     /* resyncing after an over-long line */
+	bool eof;           /* the client shut down its sending side */
 	bool esmtp;
 	char helo[SMTP_DOMAIN_MAX + 1];
 	bool tls;
 	char tls_version[16];
 	char tls_cipher[64];
 	unsigned msgs;
+	/* Sender checks of the session (checks.c). */
+	struct policy_client client;
+	struct iprev *iprev;    /* in flight */
+	bool iprev_done;
+	struct iprev_result iprev_res;
+	char *rcpt_waiting;     /* a RCPT parked until reverse DNS answers */
+	const struct conf_domain *rcpt_waiting_dom;
 	const char *close_reason;
 	struct event *close_ev; /* closes from the loop when nothing to write */
 	struct smtp_txn txn;
 };
 
+/* Parsed DKIM keys kept for the whole server. */
+#define SMTP_DKIM_KEY_SLOTS 4096
+
 /* Read in big pieces: fewer syscalls per message. */
 #define SMTP_READ_MAX (64 * 1024)
+/* How long accepting pauses after an accept() error (EMFILE...). */
+#define SMTP_ACCEPT_PAUSE_MS 100
 #define SMTP_DATA_CHUNK (64 * 1024)
 /* Input buffered per session at most (pipelined or while parked). */
 #define SMTP_INPUT_MAX (256 * 1024)
+/* Replies queued for a client that does not read, at most (about). */
+#define SMTP_OUTPUT_MAX (64 * 1024)
 
 /* server.c */
 /* A session was freed: the last one ends a shutdown. */
 void smtp_server_session_gone(struct smtp_server *srv);
 
 /* session.c: I/O, state, parking, replies, closing */
-struct smtp_session *smtp_session_new(struct smtp_server *srv, int fd,
+struct smtp_session *session_new(struct smtp_server *srv, int fd,
     const struct sockaddr *sa, socklen_t salen, bool proxy,
     const char *listener);
-void smtp_set_state(struct smtp_session *s, unsigned state);
-/* The idle timeout for reading and writing, in seconds. */
-void smtp_set_timeout(struct smtp_session *s, unsigned seconds);
+void session_set_state(struct smtp_session *s, unsigned state);
 void smtp_reply(struct smtp_session *s, int code, const char *enh,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* One line of a multi-line reply (more = not the last). */
 void smtp_reply_line(struct smtp_session *s, int code, bool more,
     const char *text);
-/* Stops reading commands until smtp_resume(); input stays buffered. */
-void smtp_park(struct smtp_session *s);
-void smtp_resume(struct smtp_session *s);
+/* Stops reading commands until session_resume(); input stays buffered. */
+void session_park(struct smtp_session *s);
+void session_resume(struct smtp_session *s);
 /* After the reply just queued: close once it has been written. */
-void smtp_close_after_reply(struct smtp_session *s, const char *reason);
-void smtp_txn_reset(struct smtp_session *s);
+void session_close_after_reply(struct smtp_session *s, const char *reason);
+void session_txn_reset(struct smtp_session *s);
 /* Called when a transaction has ended (replied): shutdown may close. */
-void smtp_txn_done(struct smtp_session *s);
-void smtp_start_tls(struct smtp_session *s);
-void smtp_session_shutdown(struct smtp_session *s);
+void session_txn_done(struct smtp_session *s);
+void session_start_tls(struct smtp_session *s);
+void session_shutdown(struct smtp_session *s);
 
 /* commands.c */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_data_input(struct smtp_session *s);
 void smtp_banner(struct smtp_session *s);
+
+/*
+ * checks.c: the sender checks of DESIGN.md inside a session. Reverse DNS
+ * starts at connect, SPF at MAIL, DKIM and the header filter see the DATA
+ * stream, and the policy decides at each RCPT and at the end of DATA. A
+ * decision that needs an answer still in flight parks the session.
+ */
+void checks_connect(struct smtp_session *s);
+void checks_mail(struct smtp_session *s);
+/* A served, well-formed recipient: replies now or after reverse DNS. */
+void checks_rcpt(struct smtp_session *s, const struct conf_domain *d,
+    const char *rcpt);
+void checks_data_begin(struct smtp_session *s, smtp_emit_cb *emit);
+void checks_data_feed(struct smtp_session *s, const char *p, size_t len);
+/* The final dot: decides (maybe later) and calls smtp_message_decided(). */
+void checks_data_end(struct smtp_session *s);
+/* Cancels what the transaction has in flight; for session_txn_reset(). */
+void checks_txn_reset(struct smtp_session *s);
+/* Cancels what the session has in flight; for session_free(). */
+void checks_session_end(struct smtp_session *s);
+/* " iprev=... spf=... dkim=... policy=..." for the transaction log line. */
+void checks_log_fields(const struct smtp_session *s, struct buf *out);
+
+/* commands.c: the end-of-DATA verdict; authres holds the header fields. */
+void smtp_message_decided(struct smtp_session *s,
+    const struct policy_reply *r, const struct buf *authres);
 
 /* tls.c */
 struct ssl_ctx_st *smtp_tls_ctx_new(const char *cert, const char *key,

@@ -29,11 +29,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from fakedns import FakeDNS
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 # The IPv6 test range of the server tests (2001:db8:1::/48, on lo).
 V6_SERVER = "2001:db8:1::1"
 V6_CLIENT = "2001:db8:1::2"
+V6_CLIENT_NET = "2001:db8:1::/48"
 
 
 def binary():
@@ -78,7 +81,7 @@ class Mxgate:
     """One mxgate serve process on a temporary config."""
 
     def __init__(self, tmp, server=None, sections=None, domains=None,
-                 args=()):
+                 args=(), trusted=(V6_CLIENT_NET, "::1/128"), dns=None):
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.server = {
@@ -95,7 +98,22 @@ class Mxgate:
             k = {"deliver": f"maildir:mail/{d}"}
             k.update(keys)
             self.sections[f"domain {d}"] = k
+        # The protocol tests are not about the sender policy: their clients
+        # are a trusted connector unless a test says otherwise (trusted=()).
+        if trusted:
+            self.sections["connector test-clients"] = {
+                "from": ", ".join(trusted)}
         self.sections.update(sections or {})
+        # Every check asks DNS. Without a server of its own a test gets a
+        # FakeDNS that answers NXDOMAIN at once, never the network.
+        self.fakedns = None
+        if dns is None and not any(k == "dns" for k in self.sections):
+            self.fakedns = FakeDNS()
+            self.fakedns.start()
+            self.sections["dns"] = {"servers": self.fakedns.address,
+                                    "timeout": "2s"}
+        elif dns is not None:
+            self.sections["dns"] = {"servers": dns, "timeout": "2s"}
         self.args = list(args)
         self.conf = self.tmp / "mxgate.conf"
         self.logfile = self.tmp / "mxgate.log"
@@ -103,6 +121,9 @@ class Mxgate:
         self.listeners = []  # (host, port, proxy) in config order
 
     def start(self, timeout=10):
+        if self.fakedns is not None and not self.fakedns._servers:
+            self.fakedns.start()
+            self.sections["dns"]["servers"] = self.fakedns.address
         self.conf.write_text(render_config(self.server, self.sections))
         self._log = open(self.logfile, "wb")
         self.proc = subprocess.Popen(
@@ -153,16 +174,16 @@ class Mxgate:
             rc = self.proc.wait()
         self._log.close()
         self.proc = None
+        if self.fakedns is not None:
+            self.fakedns.stop()
         return rc
 
     def maildir(self, domain, local):
         return self.tmp / "mail" / domain / local
 
     def messages(self, domain, local, count=None, timeout=10):
-        """The delivered messages (bytes), by modification time (delivery
-        runs on a worker pool, so messages sent together may land in any
-        order). With count, waits until that many are there (delivery runs
-        after the 250)."""
+        """The delivered messages (bytes), oldest first. With count, waits
+        until that many are there (delivery runs after the 250)."""
         new = self.maildir(domain, local) / "new"
         deadline = time.time() + timeout
         while True:
@@ -189,7 +210,8 @@ def strip_added(msg):
     i = 0
     while i < len(lines):
         line = lines[i]
-        if line.startswith((b"Delivered-To:", b"Received:")) or \
+        if line.startswith((b"Delivered-To:", b"Received:",
+                            b"Authentication-Results:")) or \
                 (i > 0 and line[:1] in (b"\t", b" ")):
             i += 1
             continue

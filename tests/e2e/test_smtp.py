@@ -56,7 +56,8 @@ def test_one_recipient_each_family(mx, family, request):
     assert b"by mx.example.test (mxgate) with ESMTP id " in hdr
     m.wait_log(rf"msg id=\S+ client={ip} helo=client.test "
                r"from=<alice@sender.test> to=bob@example.test nrcpt=1 "
-               rf"size={len(MSG)} result=queued")
+               rf"size={len(MSG)} iprev=\S+ spf=\S+ dkim=\S+ policy=ok "
+               r"result=queued")
 
 
 def test_many_recipients_and_limit(mx):
@@ -116,6 +117,35 @@ def test_pipelining(mx):
     assert len(m.messages("example.test", "carol", 1)) == 1
 
 
+def test_everything_answered_after_client_shutdown(mx):
+    """A client that pipelines its last commands with QUIT and shuts down
+    its sending side still gets every reply, the 250 included."""
+    import socket
+    m = mx()
+    d, _ = ehlo(*m.addr("127.0.0.1"))
+    d.send("MAIL FROM:<a@sender.test>\r\nRCPT TO:<bob@example.test>\r\n"
+           "DATA\r\n")
+    d.expect(250)
+    d.expect(250)
+    d.expect(354)
+    d.send(stuff(MSG) + b".\r\nNOOP\r\nQUIT\r\n")
+    d.sock.shutdown(socket.SHUT_WR)
+    d.expect(250, "2.0.0")
+    d.expect(250, "2.0.0")
+    d.expect(221)
+    assert d.closed()
+    [got] = m.messages("example.test", "bob", 1)
+    assert strip_added(got) == lf(MSG)
+    # Without QUIT: the replies still come, then the server closes.
+    d, _ = ehlo(*m.addr("127.0.0.1"))
+    d.send("NOOP\r\nHELP\r\n")
+    d.sock.shutdown(socket.SHUT_WR)
+    d.expect(250)
+    d.expect(214)
+    assert d.closed()
+    m.wait_log(r"disconnect .* reason=client-eof")
+
+
 def test_ehlo_keywords_and_simple_commands(mx):
     m = mx(server={"max_message_size": "10K"})
     d = Dialogue(*m.addr("::1"))
@@ -146,6 +176,7 @@ def test_ehlo_keywords_and_simple_commands(mx):
     d.cmd("RSET", 250, "2.0.0")
     d.cmd("RCPT TO:<bob@example.test>", 503, "5.5.1")
     d.cmd("HELO client.test", 250)
+    d.cmd("MAIL FROM:<a@b.test> SIZE=10", 555, "5.5.4")  # no EHLO
     d.cmd("STARTTLS", 502, "5.5.1")  # no certificate configured
     d.cmd("QUIT", 221, "2.0.0")
     assert d.closed()
@@ -243,6 +274,25 @@ def test_bare_lf_cr_nul_in_command_closes(mx, line):
     d, _ = ehlo(*m.addr("::1"))
     d.send(line + b"NOOP\r\n")
     d.expect(500, "5.5.2")
+    assert d.closed()
+
+
+def test_client_that_does_not_read_is_throttled(mx):
+    """300 KB of pipelined NOOPs sent without reading a reply: the server
+    stops answering (and reading) while its replies pile up, and carries
+    on in order when the client reads."""
+    import threading
+    m = mx()
+    d, _ = ehlo(*m.addr("::1"))
+    n = 50000
+    sender = threading.Thread(target=d.send, args=(b"NOOP\r\n" * n +
+                                                   b"QUIT\r\n",))
+    sender.start()
+    time.sleep(1)
+    for _ in range(n):
+        d.expect(250, "2.0.0")
+    d.expect(221)
+    sender.join()
     assert d.closed()
 
 
@@ -435,3 +485,49 @@ def test_sigterm_finishes_transaction(mx):
     m.start()
     [got] = m.messages("example.test", "bob", 1)
     assert strip_added(got) == b"Subject: in flight\n\npart one\npart two\n"
+
+
+def test_out_of_descriptors_pauses_accepting(tmp_path):
+    """With RLIMIT_NOFILE exhausted accept() fails: the server must not
+    spin on it, must keep serving its sessions, and must accept again
+    once descriptors are free."""
+    import resource
+    import subprocess
+    from mxgate import Mxgate, binary, render_config
+
+    m = Mxgate(tmp_path, server={"listen": "127.0.0.1:0"})
+    m.conf.write_text(render_config(m.server, m.sections))
+    log = open(m.logfile, "wb")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+    m.proc = subprocess.Popen([binary(), "serve", "-c", str(m.conf)],
+                              stderr=log, preexec_fn=limit)
+    m._log = log
+    port = int(m.wait_log(r"listening on 127.0.0.1:(\d+)").group(1))
+    m.wait_log(r" ready ")
+    held = [socket_connect(port) for _ in range(60)]
+    m.wait_log(r"accept error=.* pause_ms=100")
+    cpu0 = proc_cpu(m.proc.pid)
+    time.sleep(1)
+    # Paused and retried ten times a second, not spinning on accept().
+    assert proc_cpu(m.proc.pid) - cpu0 < 0.3
+    for s in held:
+        s.close()
+    time.sleep(0.5)
+    d, _ = ehlo("127.0.0.1", port)
+    d.cmd("QUIT", 221)
+    assert m.stop() == 0
+
+
+def socket_connect(port):
+    import socket
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a process, from /proc."""
+    import os
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

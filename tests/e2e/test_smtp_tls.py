@@ -89,3 +89,23 @@ def test_bad_certificate_refuses_to_start(tmp_path):
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
     assert "startup error" in r.stderr
+
+
+def test_swaks_starttls_from_v6_range(mx, tls_cert, v6):
+    import subprocess
+    server, client = v6
+    cert, key = tls_cert
+    m = mx(server={"listen": f"[{server}]:0", "tls_certificate": str(cert),
+                   "tls_key": str(key)})
+    host, port = m.addr(server)
+    r = subprocess.run(["swaks", "--server", host, "--port", str(port),
+                        "--local-interface", client, "--tls",
+                        "--from", "alice@sender.test", "--to",
+                        "bob@example.test", "--helo", "swaks.test",
+                        "--header", "Subject: swaks tls"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "250 2.0.0 Ok: queued as" in r.stdout
+    [got] = m.messages("example.test", "bob", 1)
+    assert f"Received: from swaks.test ([IPv6:{client}])".encode() in got
+    assert b"with ESMTPS id" in got

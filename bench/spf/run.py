@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""The body of bench/spf.sh; runs inside fresh net and mount namespaces.
+
+Four record shapes, each cold (every check asks for a domain no cache has
+seen) and warm (one domain, asked again and again):
+  plain    v=spf1 ip4:... ip6:... -all
+  include  three nested includes
+  a-mx     v=spf1 a mx -all, IPv6 client
+  exists   exists:%{ir}.%{v}._spf.%{d} (IPv6 nibbles)
+Peers: mxgate (one loop; concurrency 1 and 64), libspf2's spfquery -file
+(sequential, its own DNS cache), pyspf spf.check2() in a loop (sequential,
+no cache). Rates are checks per second; p50/p99 are per-check latencies
+(spfquery only reports a batch, so its latency is the mean; mxgate's at
+c=64 include the time a check waits behind the 63 others). Ratios compare
+mxgate with the faster peer.
+"""
+
+import ipaddress
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "tests", "e2e"))
+import knot  # noqa: E402
+
+MXGATE = sys.argv[1]
+N = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
+N_COLD = min(N, 5000)
+N_PY = min(N, 1000)     # pyspf is slow: fewer checks, same rate measure
+CLIENT6 = "2001:db8:4:1::25"
+CLIENT4 = "192.0.2.25"
+ORIGIN = "bench.test"
+
+
+def rev6(ip):
+    return ipaddress.IPv6Address(ip).reverse_pointer[:-len(".ip6.arpa")]
+
+
+def shape_records(shape, name):
+    """Records (relative to ORIGIN) for one domain of a shape."""
+    if shape == "plain":
+        return {name: ['TXT "v=spf1 ip4:198.51.100.0/24 ip4:192.0.2.0/24 '
+                       'ip6:2001:db8:4::/48 -all"']}
+    if shape == "include":
+        return {
+            name: [f'TXT "v=spf1 include:i1.{name}.{ORIGIN} -all"'],
+            f"i1.{name}": [f'TXT "v=spf1 ip4:198.51.100.0/24 '
+                           f'include:i2.{name}.{ORIGIN} ~all"'],
+            f"i2.{name}": [f'TXT "v=spf1 ip6:2001:db8:5::/48 '
+                           f'include:i3.{name}.{ORIGIN} ~all"'],
+            f"i3.{name}": ['TXT "v=spf1 ip4:192.0.2.0/24 '
+                           'ip6:2001:db8:4::/48 -all"'],
+        }
+    if shape == "a-mx":
+        return {
+            name: ['TXT "v=spf1 a mx -all"', "A 198.51.100.1",
+                   "AAAA 2001:db8:5::1", f"MX 10 mx.{name}"],
+            f"mx.{name}": [f"AAAA {CLIENT6}", f"A {CLIENT4}"],
+        }
+    if shape == "exists":
+        return {
+            name: [f'TXT "v=spf1 exists:%{{ir}}.%{{v}}._spf.%{{d}} -all"'],
+            f"{rev6(CLIENT6)}.ip6._spf.{name}": ["A 127.0.0.2"],
+        }
+    raise ValueError(shape)
+
+
+SHAPES = ["plain", "include", "a-mx", "exists"]
+
+
+def build_zone():
+    zone = {}
+    for shape in SHAPES:
+        zone.update(shape_records(shape, f"warm-{shape}"))
+        for i in range(N_COLD):
+            zone.update(shape_records(shape, f"c{i}-{shape}"))
+    return zone
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def run_mxgate(lines, concurrency, tmp):
+    path = os.path.join(tmp, "q.txt")
+    with open(path, "w") as f:
+        f.writelines(f"{CLIENT6} {s} mx.example\n" for s in lines)
+    p = subprocess.run([MXGATE, "spf", "--dns", "127.0.0.1:53", "--batch",
+                        path, "--concurrency", str(concurrency)],
+                       capture_output=True, text=True, check=True)
+    results = p.stdout.split()
+    stats = dict(kv.split("=") for kv in p.stderr.split())
+    return (results, float(stats["rate"].rstrip("/s")),
+            float(stats["p50_us"]), float(stats["p99_us"]))
+
+
+def run_spfquery(lines, tmp):
+    path = os.path.join(tmp, "q.txt")
+    with open(path, "w") as f:
+        f.writelines(f"{CLIENT6} {s} mx.example\n" for s in lines)
+    t0 = time.monotonic()
+    p = subprocess.run(["spfquery", "-file", path], capture_output=True,
+                       text=True)
+    secs = time.monotonic() - t0
+    # one block per query; the first line of each is the result word
+    words = [ln for ln in p.stdout.splitlines()
+             if ln in ("pass", "fail", "softfail", "neutral", "none",
+                       "permerror", "temperror")]
+    mean = secs / len(lines) * 1e6
+    return words, len(lines) / secs, mean, mean
+
+
+def run_pyspf(lines):
+    import dns.resolver
+    import spf
+    r = dns.resolver.Resolver(configure=False)
+    r.nameservers = ["127.0.0.1"]
+    r.port = 53
+    dns.resolver.default_resolver = r
+    lat, results = [], []
+    t0 = time.monotonic()
+    for s in lines:
+        t = time.monotonic()
+        results.append(spf.check2(i=CLIENT6, s=s, h="mx.example")[0])
+        lat.append((time.monotonic() - t) * 1e6)
+    secs = time.monotonic() - t0
+    return results, len(lines) / secs, pct(lat, 0.5), pct(lat, 0.99)
+
+
+def main():
+    import warnings
+    warnings.simplefilter("ignore")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    tmp = tempfile.mkdtemp(prefix="mxgate-spfbench-")
+    resolv = os.path.join(tmp, "resolv.conf")
+    with open(resolv, "w") as f:
+        f.write("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n")
+    subprocess.run(["mount", "--bind", resolv, "/etc/resolv.conf"],
+                   check=True)
+    knot.free_port = lambda host="127.0.0.1": 53  # our own namespace
+    print(f"zone: {len(SHAPES)} shapes x {N_COLD} cold domains + warm; "
+          f"checks: warm {N}, cold {N_COLD}, pyspf {N_PY}")
+    with knot.Knot({ORIGIN: build_zone()}, timeout=120):
+        rows = []
+        for shape in SHAPES:
+            for mode in ("cold", "warm"):
+                if mode == "warm":
+                    lines = [f"u@warm-{shape}.{ORIGIN}"] * N
+                else:
+                    lines = [f"u@c{i}-{shape}.{ORIGIN}"
+                             for i in range(N_COLD)]
+                res = {}
+                # Every run is a new process: its caches start empty, and
+                # Knot (authoritative) has none, so cold stays cold.
+                res["mxgate c=1"] = run_mxgate(lines, 1, tmp)
+                res["mxgate c=64"] = run_mxgate(lines, 64, tmp)
+                res["spfquery"] = run_spfquery(lines, tmp)
+                py_lines = lines[:N_PY] if mode == "warm" else \
+                    lines[N_COLD - N_PY:]
+                res["pyspf"] = run_pyspf(py_lines)
+                rows.append((shape, mode, res))
+    print_table(rows)
+
+
+def print_table(rows):
+    print(f"{'shape':8} {'cache':5} {'peer':12} {'checks/s':>10} "
+          f"{'p50 us':>9} {'p99 us':>9}  results")
+    for shape, mode, res in rows:
+        for peer, (results, rate, p50, p99) in res.items():
+            summary = ",".join(sorted(set(results)))
+            print(f"{shape:8} {mode:5} {peer:12} {rate:10.0f} {p50:9.1f} "
+                  f"{p99:9.1f}  {summary}")
+        best_peer = max(res["spfquery"][1], res["pyspf"][1])
+        print(f"{'':8} {'':5} {'ratio':12} mxgate c=1 / best peer = "
+              f"{res['mxgate c=1'][1] / best_peer:.1f}x, c=64 / best peer = "
+              f"{res['mxgate c=64'][1] / best_peer:.1f}x")
+
+
+main()

@@ -1,0 +1,306 @@
+/*
+ * mxgate spf: one SPF check (RFC 7208) from the command line, or a batch
+ * of them for benchmarks.
+ *
+ *   mxgate spf [--dns HOST:PORT] [--trace] IP SENDER [HELO]
+ *     SENDER "<>" (or "") is the null reverse-path, which checks HELO;
+ *     prints the result word, then the explanation (fail only) and the
+ *     problem, if any, as "problem: TEXT". --trace writes each term, each
+ *     DNS query with its answer class and the counters to stderr.
+ *   mxgate spf [--dns HOST:PORT] --batch FILE [--concurrency N]
+ *       [--repeat N] [--no-cache]
+ *     FILE has one "IP SENDER [HELO]" per line (SENDER "<>" is null);
+ *     prints one result word per check in input order, and on stderr the
+ *     rate and the latency percentiles.
+ */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/mem.h"
+#include "cmd.h"
+#include "dns/dns.h"
+#include "spf/spf.h"
+
+#define BATCH_LINE_MAX 1024
+
+struct job {
+	struct batch *batch;
+	struct sockaddr_storage ss;
+	char *sender, *helo;
+	enum spf_result result;
+	double started, usec;
+};
+
+struct batch {
+	struct spf *spf;
+	struct job *jobs;
+	size_t count, next, done, inflight, concurrency;
+};
+
+struct single {
+	bool done;
+	struct spf_outcome out;
+};
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: mxgate spf [--dns HOST:PORT] [--trace] IP "
+	    "SENDER [HELO]\n"
+	    "       (SENDER \"<>\" is the null reverse-path: HELO is "
+	    "checked)\n"
+	    "       mxgate spf [--dns HOST:PORT] --batch FILE "
+	    "[--concurrency N] [--repeat N] [--no-cache]\n");
+	return 2;
+}
+
+static double
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static bool
+parse_ip(const char *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static void
+on_trace(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "trace: %s\n", line);
+}
+
+static void
+on_single(void *arg, const struct spf_outcome *o)
+{
+	struct single *s = arg;
+
+	s->done = true;
+	s->out = *o;
+}
+
+static void batch_fill(struct batch *b);
+
+static void
+on_job(void *arg, const struct spf_outcome *o)
+{
+	struct job *j = arg;
+	struct batch *b = j->batch;
+
+	j->result = o->result;
+	j->usec = now_us() - j->started;
+	b->done++;
+	b->inflight--;
+	batch_fill(b);
+}
+
+static void
+batch_fill(struct batch *b)
+{
+	while (b->inflight < b->concurrency && b->next < b->count) {
+		struct job *j = &b->jobs[b->next++];
+
+		j->batch = b;
+		j->started = now_us();
+		b->inflight++;
+		if (spf_check_start(b->spf, (struct sockaddr *)&j->ss,
+		    j->sender, j->helo, on_job, j) == NULL) {
+			b->inflight--;
+			b->done++;
+			j->result = SPF_PERMERROR;
+		}
+	}
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static size_t
+batch_load(const char *file, unsigned repeat, struct job **out)
+{
+	char line[BATCH_LINE_MAX];
+	struct job *jobs = NULL;
+	size_t n = 0, cap = 0, base, i;
+	unsigned r;
+	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *ip = strtok(line, " \t\r\n");
+		char *sender = strtok(NULL, " \t\r\n");
+		char *helo = strtok(NULL, " \t\r\n");
+
+		if (ip == NULL || ip[0] == '#' || sender == NULL)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			jobs = xrealloc(jobs, cap * sizeof(*jobs));
+		}
+		memset(&jobs[n], 0, sizeof(jobs[n]));
+		if (!parse_ip(ip, &jobs[n].ss)) {
+			fprintf(stderr, "mxgate spf: bad IP '%s'\n", ip);
+			continue;
+		}
+		jobs[n].sender = strcmp(sender, "<>") == 0 ? NULL :
+		    xstrdup(sender);
+		jobs[n].helo = helo ? xstrdup(helo) : NULL;
+		n++;
+	}
+	if (f != stdin)
+		fclose(f);
+	base = n;
+	jobs = xrealloc(jobs, (base * (repeat ? repeat : 1) + 1) *
+	    sizeof(*jobs));
+	for (r = 1; r < repeat; r++)
+		for (i = 0; i < base; i++) {
+			jobs[n] = jobs[i];
+			jobs[n].sender = jobs[i].sender ?
+			    xstrdup(jobs[i].sender) : NULL;
+			jobs[n].helo = jobs[i].helo ?
+			    xstrdup(jobs[i].helo) : NULL;
+			n++;
+		}
+	*out = jobs;
+	return n;
+}
+
+static int
+run_batch(struct event_base *base, struct spf *spf, const char *file,
+    unsigned concurrency, unsigned repeat)
+{
+	struct batch b = { .spf = spf, .concurrency = concurrency };
+	double t0, secs, *lat;
+	size_t i;
+
+	b.count = batch_load(file, repeat, &b.jobs);
+	if (b.count == 0) {
+		fprintf(stderr, "mxgate spf: no checks in %s\n", file);
+		free(b.jobs);
+		return 2;
+	}
+	t0 = now_us();
+	batch_fill(&b);
+	event_base_dispatch(base);
+	secs = (now_us() - t0) / 1e6;
+	lat = xmalloc(b.count * sizeof(*lat));
+	for (i = 0; i < b.count; i++) {
+		printf("%s\n", spf_result_str(b.jobs[i].result));
+		lat[i] = b.jobs[i].usec;
+		free(b.jobs[i].sender);
+		free(b.jobs[i].helo);
+	}
+	qsort(lat, b.count, sizeof(*lat), cmp_double);
+	fprintf(stderr, "checks=%zu seconds=%.3f rate=%.0f/s p50_us=%.1f "
+	    "p99_us=%.1f concurrency=%u\n", b.count, secs,
+	    (double)b.count / secs, lat[b.count / 2],
+	    lat[b.count * 99 / 100], concurrency);
+	free(lat);
+	free(b.jobs);
+	return 0;
+}
+
+int
+cmd_spf(int argc, char **argv)
+{
+	const char *server = NULL, *batch = NULL;
+	struct spf_options opt = { 0 };
+	struct dns_options dopt = { 0 };
+	unsigned concurrency = 100, repeat = 1;
+	struct sockaddr_storage ss;
+	struct single one = { 0 };
+	struct event_base *base;
+	struct dns *dns;
+	struct spf *spf;
+	char err[256];
+	int i, rc = 0;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+		if (strcmp(argv[i], "--dns") == 0 && i + 1 < argc)
+			server = argv[++i];
+		else if (strcmp(argv[i], "--trace") == 0)
+			opt.trace = on_trace;
+		else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+			batch = argv[++i];
+		else if (strcmp(argv[i], "--concurrency") == 0 && i + 1 < argc)
+			concurrency = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+			repeat = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--no-cache") == 0)
+			opt.no_cache = true;
+		else
+			return usage();
+	}
+	if (batch ? i != argc || concurrency == 0 : argc - i < 2 ||
+	    argc - i > 3)
+		return usage();
+	if (!batch && !parse_ip(argv[i], &ss)) {
+		fprintf(stderr, "mxgate spf: '%s' is not an IP address\n",
+		    argv[i]);
+		return 2;
+	}
+	base = event_base_new();
+	if (base == NULL) {
+		fprintf(stderr, "mxgate spf: event_base_new failed\n");
+		return 1;
+	}
+	if (server != NULL) {
+		dopt.servers = &server;
+		dopt.server_count = 1;
+	}
+	dns = dns_new_unbound(base, &dopt, err, sizeof(err));
+	if (dns == NULL) {
+		fprintf(stderr, "mxgate spf: resolver: %s\n", err);
+		event_base_free(base);
+		return 1;
+	}
+	spf = spf_new(base, dns, &opt);
+	if (batch) {
+		rc = run_batch(base, spf, batch, concurrency, repeat);
+	} else {
+		const char *sender = argv[i + 1];
+
+		if (strcmp(sender, "<>") == 0)
+			sender = NULL;
+		spf_check_start(spf, (struct sockaddr *)&ss, sender,
+		    i + 2 < argc ? argv[i + 2] : NULL, on_single, &one);
+		event_base_dispatch(base);
+		printf("%s\n", spf_result_str(one.out.result));
+		if (one.out.explanation[0])
+			printf("%s\n", one.out.explanation);
+		if (one.out.problem[0])
+			printf("problem: %s\n", one.out.problem);
+	}
+	spf_free(spf);
+	dns_free(dns);
+	event_base_free(base);
+	return rc;
+}

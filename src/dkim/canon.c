@@ -1,0 +1,280 @@
+/*
+ * Canonicalisation (RFC 6376 3.4): header fields one at a time, the body as
+ * a stream. The body side keeps no bytes back: only counts of empty lines
+ * and a flag for pending whitespace, because trailing empty lines and
+ * trailing whitespace can only be told from inner ones by what follows.
+ */
+#include "dkim/dkim_int.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static bool
+is_wsp(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+size_t
+dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
+{
+	const char *colon;
+	size_t i, n = 0, name;
+	bool sp = false, started = false;
+
+	if (c == DKIM_C_SIMPLE) {
+		memcpy(out, p, len);
+		return len;
+	}
+	/* Relaxed 3.4.2: lower-case name, no WSP around the colon. */
+	colon = memchr(p, ':', len);
+	name = colon ? (size_t)(colon - p) : len;
+	while (name && is_wsp((unsigned char)p[name - 1]))
+		name--;
+	for (i = 0; i < name; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		out[n++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+	}
+	if (colon) {
+		out[n++] = ':';
+		i = (size_t)(colon - p) + 1;
+	} else {
+		i = len;
+	}
+	/* Unfold (drop every CRLF), squeeze WSP runs, trim both ends. */
+	for (; i < len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch == '\r' && i + 1 < len && p[i + 1] == '\n') {
+			i++;
+			continue;
+		}
+		if (is_wsp(ch)) {
+			sp = true;
+			continue;
+		}
+		if (sp && started)
+			out[n++] = ' ';
+		sp = false;
+		started = true;
+		out[n++] = (char)ch;
+	}
+	out[n++] = '\r';
+	out[n++] = '\n';
+	return n;
+}
+
+/* Enough CRLFs to write deferred empty lines in a few calls. */
+static const char crlfs[] =
+    "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"
+    "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n";
+
+void
+dkim_body_init(struct dkim_bodycanon *b, enum dkim_canon c,
+    dkim_emit_fn *emit, void *arg)
+{
+	memset(b, 0, sizeof(*b));
+	b->c = c;
+	b->emit = emit;
+	b->arg = arg;
+	b->bol = true;
+}
+
+/* Writes content of the current line, first making pending lines and
+ * whitespace real: content proves they were not trailing. */
+static void
+body_content(struct dkim_bodycanon *b, const char *p, size_t len)
+{
+	if (b->bol) {
+		while (b->empty) {
+			size_t k = b->empty < sizeof(crlfs) / 2 ?
+			    (size_t)b->empty : sizeof(crlfs) / 2;
+
+			b->emit(b->arg, crlfs, 2 * k);
+			b->empty -= k;
+		}
+		b->bol = false;
+	}
+	if (b->wsp) {
+		b->emit(b->arg, " ", 1);
+		b->wsp = false;
+	}
+	b->any = true;
+	b->emit(b->arg, p, len);
+}
+
+static void
+body_eol(struct dkim_bodycanon *b)
+{
+	if (b->bol)
+		b->empty++;
+	else
+		b->emit(b->arg, "\r\n", 2);
+	b->bol = true;
+	/* Relaxed 3.4.4: whitespace at the end of a line is ignored. */
+	b->wsp = false;
+}
+
+/*
+ * Most of a body comes out of canonicalisation as it went in: words with
+ * single spaces, lines ending in CRLF and followed by more text. Such
+ * stretches go to emit as one run, across line ends, so the work per byte
+ * is a scan and the work per call is amortised over whole paragraphs.
+ * A run stops before a byte that needs a decision: for relaxed, a TAB, a
+ * SP followed by WSP or CR, a CR not ending a line that text follows; for
+ * simple, that CR only.
+ */
+
+/* Bytes that need a look in relaxed mode. */
+static const unsigned char relaxed_stop[256] = {
+	[' '] = 1, ['\t'] = 1, ['\r'] = 1,
+};
+
+/* CRLF at p[j] followed by a byte that starts more content (j + 2 < len):
+ * the line end goes into the run. */
+static bool
+crlf_then_text(const char *p, size_t j, size_t len)
+{
+	return len - j >= 3 && p[j] == '\r' && p[j + 1] == '\n' &&
+	    !relaxed_stop[(unsigned char)p[j + 2]];
+}
+
+/*
+ * The relaxed scan goes sixteen bytes at a time, with the following bytes
+ * from loads one and two bytes further on. GCC's generic vectors keep it
+ * portable: each architecture gets its own SIMD, or plain words.
+ */
+#define VEC 16
+
+/* An offset at or before the next decision, within VEC bytes of it. */
+static size_t
+relaxed_skip(const char *p, size_t j, size_t len)
+{
+	unsigned char w __attribute__((vector_size(VEC)));
+	unsigned char n1 __attribute__((vector_size(VEC)));
+	unsigned char n2 __attribute__((vector_size(VEC)));
+	signed char m __attribute__((vector_size(VEC)));
+	uint64_t any[VEC / 8];
+
+	while (len - j > VEC + 1) {
+		memcpy(&w, p + j, VEC);
+		memcpy(&n1, p + j + 1, VEC);
+		/* First a cheap test that passes most blocks: no control
+		 * byte, no SP before SP or a control byte. */
+		m = ((w < ' ') | ((w == ' ') & (n1 <= ' ')));
+		memcpy(any, &m, VEC);
+		if ((any[0] | any[1]) == 0) {
+			j += VEC;
+			continue;
+		}
+		/* Then the exact one, which lets line ends through. */
+		memcpy(&n2, p + j + 2, VEC);
+		m = (w == '\t') |
+		    ((w == ' ') & ((n1 == ' ') | (n1 == '\t') | (n1 == '\r'))) |
+		    ((w == '\r') & ~((n1 == '\n') & (n2 != ' ') &
+		    (n2 != '\t') & (n2 != '\r')));
+		memcpy(any, &m, VEC);
+		if (any[0] | any[1])
+			break;
+		j += VEC;
+	}
+	return j;
+}
+
+/* The end of the relaxed content run that starts before j. */
+static size_t
+relaxed_run(const char *p, size_t j, size_t len)
+{
+	while (j < len) {
+		size_t end;
+
+		j = relaxed_skip(p, j, len);
+		end = len - j > VEC ? j + VEC : len;
+		while (j < end) {
+			unsigned char c = (unsigned char)p[j];
+
+			if (!relaxed_stop[c])
+				j++;
+			else if (c == ' ' && len - j >= 2 &&
+			    !relaxed_stop[(unsigned char)p[j + 1]])
+				j += 2;
+			else if (crlf_then_text(p, j, len))
+				j += 3;
+			else
+				return j;
+		}
+	}
+	return len;
+}
+
+/* The end of the simple content run that starts before j. */
+static size_t
+simple_run(const char *p, size_t j, size_t len)
+{
+	for (;;) {
+		const char *q = memchr(p + j, '\r', len - j);
+
+		if (q == NULL)
+			return len;
+		j = (size_t)(q - p);
+		/* A line end followed by a line that is not empty. */
+		if (len - j < 3 || p[j + 1] != '\n' || p[j + 2] == '\r')
+			return j;
+		j += 3;
+	}
+}
+
+void
+dkim_body_feed(struct dkim_bodycanon *b, const char *p, size_t len)
+{
+	size_t i = 0, j;
+
+	while (i < len) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (b->cr) {
+			b->cr = false;
+			if (ch == '\n') {
+				body_eol(b);
+				i++;
+				continue;
+			}
+			/* A CR without LF is line content. */
+			body_content(b, "\r", 1);
+		}
+		if (ch == '\r') {
+			b->cr = true;
+			i++;
+			continue;
+		}
+		if (b->c == DKIM_C_SIMPLE) {
+			j = simple_run(p, i, len);
+		} else {
+			if (is_wsp(ch)) {
+				b->wsp = true;
+				i++;
+				continue;
+			}
+			j = relaxed_run(p, i + 1, len);
+		}
+		body_content(b, p + i, j - i);
+		i = j;
+	}
+}
+
+void
+dkim_body_finish(struct dkim_bodycanon *b)
+{
+	if (b->cr) {
+		b->cr = false;
+		body_content(b, "\r", 1);
+	}
+	/* A last line without CRLF gets one (3.4.3, 3.4.4). */
+	if (!b->bol)
+		body_eol(b);
+	/* Simple: an empty body is one CRLF; relaxed: the empty string. */
+	if (b->c == DKIM_C_SIMPLE && !b->any)
+		b->emit(b->arg, "\r\n", 2);
+	b->empty = 0;
+}

@@ -1,0 +1,229 @@
+/*
+ * Tag lists (RFC 6376 3.2), base64 with folding whitespace (RFC 6376 2.4)
+ * and domain name syntax: the lexical layer under signatures and keys.
+ */
+#include "dkim/dkim_int.h"
+
+#include <string.h>
+
+#include "base/err.h"
+#include "dns/dns.h"
+
+static bool
+is_wsp(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool
+is_alpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * RFC 6376 3.2 VALCHAR is %x21-3A / %x3C-7E. Octets above 0x7F are let
+ * through as well: RFC 6376 3.5 allows UTF-8 in i= (through RFC 6532
+ * messages) and they cannot be confused with the list's own syntax.
+ */
+static bool
+is_valchar(unsigned char c)
+{
+	return (c >= 0x21 && c <= 0x7e && c != ';') || c >= 0x80;
+}
+
+/*
+ * Skips FWS (RFC 5322 3.2.2: [*WSP CRLF] 1*WSP), repeated. A CRLF not
+ * followed by WSP is not folding: it stays, and the caller sees a byte it
+ * does not accept.
+ */
+static size_t
+skip_fws(const char *p, size_t len, size_t i)
+{
+	for (;;) {
+		while (i < len && is_wsp((unsigned char)p[i]))
+			i++;
+		if (len - i >= 3 && p[i] == '\r' && p[i + 1] == '\n' &&
+		    is_wsp((unsigned char)p[i + 2])) {
+			i += 2;
+			continue;
+		}
+		return i;
+	}
+}
+
+int
+dkim_tags_parse(const char *p, size_t len, struct dkim_taglist *tl,
+    const char **why)
+{
+	size_t i = 0;
+
+	tl->n = 0;
+	for (;;) {
+		struct dkim_tag t;
+		size_t start, vend, k;
+
+		i = skip_fws(p, len, i);
+		/* An empty list, or the optional ';' after the last tag. */
+		if (i == len)
+			return 0;
+		start = i;
+		if (!is_alpha((unsigned char)p[i])) {
+			*why = "bad tag name";
+			return ERR_SYNTAX;
+		}
+		while (i < len && (is_alpha((unsigned char)p[i]) ||
+		    is_digit((unsigned char)p[i]) || p[i] == '_'))
+			i++;
+		t.name = span_make(p + start, i - start);
+		i = skip_fws(p, len, i);
+		if (i == len || p[i] != '=') {
+			*why = "tag without '='";
+			return ERR_SYNTAX;
+		}
+		i++;
+		start = i;
+		i = skip_fws(p, len, i);
+		t.value.p = p + i;
+		vend = i;
+		while (i < len && p[i] != ';') {
+			size_t j;
+
+			if (is_valchar((unsigned char)p[i])) {
+				vend = ++i;
+				continue;
+			}
+			j = skip_fws(p, len, i);
+			if (j == i) {
+				*why = "bad character in tag value";
+				return ERR_SYNTAX;
+			}
+			i = j;
+		}
+		t.value.len = (size_t)(p + vend - t.value.p);
+		t.raw = span_make(p + start, i - start);
+		/* RFC 6376 3.2: tags are case-sensitive, duplicates invalid. */
+		for (k = 0; k < tl->n; k++)
+			if (span_eq(tl->tag[k].name, t.name)) {
+				*why = "duplicate tag";
+				return ERR_SYNTAX;
+			}
+		if (tl->n == DKIM_TAGS_MAX) {
+			*why = "too many tags";
+			return ERR_LIMIT;
+		}
+		tl->tag[tl->n++] = t;
+		if (i == len)
+			return 0;
+		i++;
+	}
+}
+
+const struct dkim_tag *
+dkim_tags_get(const struct dkim_taglist *tl, const char *name)
+{
+	struct span n = span_cstr(name);
+	size_t k;
+
+	for (k = 0; k < tl->n; k++)
+		if (span_eq(tl->tag[k].name, n))
+			return &tl->tag[k];
+	return NULL;
+}
+
+/* Base64 digit values plus one; 0 for bytes that are not digits. */
+static const unsigned char b64_digit[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
+	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26,
+	['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31,
+	['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41,
+	['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46,
+	['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51,
+	['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61,
+	['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
+
+long
+dkim_base64_decode(struct span in, unsigned char *out, size_t outsz)
+{
+	unsigned long acc = 0;
+	size_t i, n = 0, quads = 0, pad = 0;
+
+	for (i = 0; i < in.len; i++) {
+		unsigned char c = (unsigned char)in.p[i];
+		int v;
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '=') {
+			/* At most two, and nothing but whitespace after. */
+			if (++pad > 2)
+				return -1;
+			quads++;
+			continue;
+		}
+		if (pad || (v = b64_digit[c] - 1) < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned long)v;
+		if (++quads % 4 == 0) {
+			if (outsz - n < 3)
+				return -1;
+			out[n++] = (unsigned char)(acc >> 16);
+			out[n++] = (unsigned char)(acc >> 8);
+			out[n++] = (unsigned char)acc;
+			acc = 0;
+		}
+	}
+	if (quads % 4 != 0)
+		return -1;
+	if (pad) {
+		/* The group with padding: 4 - pad characters carry data. */
+		size_t keep = 3 - pad;
+		size_t k;
+
+		acc <<= 6 * pad;
+		if (outsz - n < keep)
+			return -1;
+		for (k = 0; k < keep; k++)
+			out[n++] = (unsigned char)(acc >> (16 - 8 * k));
+	}
+	return (long)n;
+}
+
+bool
+dkim_domain_valid(struct span d, bool underscore)
+{
+	size_t i, label = 0;
+
+	if (d.len == 0 || d.len > DNS_NAME_MAX)
+		return false;
+	for (i = 0; i < d.len; i++) {
+		unsigned char c = (unsigned char)d.p[i];
+
+		if (c == '.') {
+			if (label == 0 || d.p[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!is_alpha(c) && !is_digit(c) && c != '-' &&
+		    !(underscore && c == '_'))
+			return false;
+		if (c == '-' && label == 0)
+			return false;
+		if (++label > DNS_LABEL_MAX)
+			return false;
+	}
+	return label > 0 && d.p[d.len - 1] != '-';
+}
