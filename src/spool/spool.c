@@ -71,6 +71,7 @@ struct spool_msg {
 	struct buf headers;
 	uint64_t body_len;
 	uint32_t rcpt_count;
+	int werr;            /* a body write failed: never commit it */
 	int err;             /* set by the commit job */
 	bool queued;         /* renamed into queue/ by the commit job */
 	spool_commit_cb *cb;
@@ -409,6 +410,8 @@ spool_msg_write(struct spool_msg *msg, const void *p, size_t len)
 {
 	const char *s = p;
 
+	if (msg->werr)
+		return msg->werr;
 	while (len) {
 		size_t room, n;
 
@@ -427,7 +430,7 @@ spool_msg_write(struct spool_msg *msg, const void *p, size_t len)
 			int rc = msg_flush(msg);
 
 			if (rc < 0)
-				return rc;
+				return msg->werr = rc;
 		}
 	}
 	return 0;
@@ -518,7 +521,8 @@ commit_run(void *arg)
 	struct spool *spool = msg->spool;
 	int rc;
 
-	rc = msg_flush(msg);
+	/* A chunk is missing: the file must not reach the queue. */
+	rc = msg->werr ? msg->werr : msg_flush(msg);
 	if (rc == 0 && fdatasync(msg->fd) < 0)
 		rc = spool_errno_err(errno);
 	if (msg->fd >= 0 && close(msg->fd) < 0 && rc == 0)

@@ -410,6 +410,21 @@ test_enospc(void **state)
 	spool_msg_abort(msg);
 	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
 
+	/* A session that commits anyway gets the error, never a queue file
+	 * with a chunk missing. */
+	msg = spool_msg_new(h->spool, &env2, &err);
+	for (i = 0, rc = 0; i < 64 && rc == 0; i++)
+		rc = spool_msg_write(msg, big, 64 * 1024);
+	assert_int_equal(rc, ERR_NOSPACE);
+	assert_int_equal(spool_msg_write(msg, "x", 1), ERR_NOSPACE);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 1);
+	assert_int_equal(h->commit_err, ERR_NOSPACE);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	assert_int_equal(count_files(h->spooldir, "queue"), 0);
+	h->commits = 0;
+	h->commit_err = 0;
+
 	/* Small messages until the commit itself meets the full disk. */
 	for (i = 0; i < 20 && h->commit_err == 0; i++) {
 		msg = spool_msg_new(h->spool, &env2, &err);
