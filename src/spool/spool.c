@@ -53,6 +53,10 @@ struct spool {
 	char **recovered;
 	size_t recovered_count;
 
+	pthread_mutex_t hot_lock; /* the hot list: loop and workers */
+	struct spool_hot *hot, **hot_tail; /* in commit order */
+	size_t hot_bytes;
+
 	/*
 	 * Group commit of queue/ (worker threads only, spool_sync_queue()):
 	 * each rename takes a ticket; a directory fsync round covers the
@@ -60,10 +64,6 @@ struct spool {
 	 * for everyone waiting, since a later successful fsync of the
 	 * directory covers earlier renames too.
 	 */
-	pthread_mutex_t hot_lock; /* the hot list: loop and workers */
-	struct spool_hot *hot, **hot_tail; /* in commit order */
-	size_t hot_bytes;
-
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
 	uint64_t sync_issued, sync_started, sync_done;
@@ -79,7 +79,6 @@ struct spool_hot {
 
 struct spool_msg {
 	struct spool *spool;
-	struct spool_msg *next;
 	char id[SPOOL_ID_MAX + 1];
 	int fd;
 	struct buf out;      /* records not yet written */
