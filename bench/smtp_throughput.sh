@@ -6,7 +6,8 @@
 #   postfix  - a throw-away Postfix receiving into its own queue (fsync'd
 #              by cleanup before 250), then discarding (bench/smtp/*.cf.in)
 #   sink     - smtp-sink: the protocol ceiling, nothing stored
-# then RSS of mxgate with 1,000 idle connections. Ratios are printed last.
+# and RSS of a fresh mxgate with 1,000 idle connections. Ratios are printed
+# on each line.
 # The work directory is on disk (TMPDIR, default /var/tmp), not tmpfs, so
 # fsync costs what it costs. Needs root (Postfix's master).
 # Usage: bench/smtp_throughput.sh [MESSAGES]
@@ -83,6 +84,10 @@ for _ in $(seq 100); do
 done
 mx_port=$(sed -n 's/.*listening on \[::1\]:\([0-9]*\).*/\1/p' "$work/mx/log")
 
+# RSS first, on a fresh process, before the runs grow its heap.
+/usr/bin/python3 bench/smtp/idle.py "$mx_pid" ::1 "$mx_port" 1000 |
+	awk '{ printf "mxgate RSS (fresh): %d KiB idle, %d KiB with %d idle connections (%d bytes each)\n", $3, $4, $2, $5 }'
+
 # --- Postfix
 pf=$work/pf
 pf_port=$(free_port)
@@ -136,5 +141,3 @@ if [ -s "$work/source.log" ]; then
 	sort "$work/source.log" | uniq -c | head >&2
 fi
 
-/usr/bin/python3 bench/smtp/idle.py "$mx_pid" ::1 "$mx_port" 1000 |
-	awk '{ printf "mxgate RSS: %d KiB idle, %d KiB with %d idle connections (%d bytes each)\n", $3, $4, $2, $5 }'

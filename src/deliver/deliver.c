@@ -50,7 +50,6 @@ struct deliver {
 	struct deliver_msg *msgs; /* every message being worked on */
 	struct deliver_msg *ready, **ready_tail; /* waiting for a job */
 	struct deliver_batch *idle; /* free job slots */
-	unsigned running;
 };
 
 struct deliver_msg {
@@ -483,7 +482,6 @@ deliver_done(void *arg)
 	b->n = 0;
 	b->next = d->idle;
 	d->idle = b;
-	d->running--;
 	deliver_kick(d);
 }
 
@@ -501,7 +499,6 @@ deliver_kick(struct deliver *d)
 		}
 		if (d->ready == NULL)
 			d->ready_tail = &d->ready;
-		d->running++;
 		work_submit(d->pool, deliver_run, deliver_done, b);
 	}
 }

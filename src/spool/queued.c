@@ -14,9 +14,10 @@
 
 struct spool_queued {
 	struct spool *spool;
-	int fd;
-	void *map;
+	int fd;         /* -1 until needed for a message read from memory */
+	void *map;      /* the file mapped, or hot.p */
 	size_t maplen;
+	struct buf hot; /* the bytes, when the spool still had them */
 	struct spool_file_info info;
 	struct span *rcpts, *body;
 	bool *done;
@@ -57,7 +58,8 @@ queued_index(struct spool_queued *q)
 			if (at < q->maplen) {
 				log_warn("spool state id=%s torn=%zu", q->id,
 				    q->maplen - at);
-				if (ftruncate(q->fd, (off_t)at) < 0)
+				if (q->fd >= 0 &&
+				    ftruncate(q->fd, (off_t)at) < 0)
 					log_warn("spool state id=%s "
 					    "error=\"%s\"", q->id,
 					    strerror(errno));
@@ -68,40 +70,11 @@ queued_index(struct spool_queued *q)
 	}
 }
 
-int
-spool_queued_open(struct spool *spool, const char *queue_id,
-    struct spool_queued **out)
+static int
+queued_finish_open(struct spool_queued *q, struct spool_queued **out)
 {
-	struct spool_queued *q;
-	struct stat st;
-	int fd, rc;
+	int rc = spool_file_scan(q->map, q->maplen, &q->info);
 
-	if (strlen(queue_id) > SPOOL_ID_MAX || strchr(queue_id, '/'))
-		return ERR_NOTFOUND;
-	fd = openat(spool_queue_fd(spool), queue_id,
-	    O_RDWR | O_APPEND | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return ERR_IO;
-	}
-	if (st.st_size == 0) {
-		close(fd);
-		return ERR_SYNTAX;
-	}
-	q = xcalloc(1, sizeof *q);
-	q->spool = spool;
-	q->fd = fd;
-	q->maplen = (size_t)st.st_size;
-	memcpy(q->id, queue_id, strlen(queue_id) + 1);
-	q->map = mmap(NULL, q->maplen, PROT_READ, MAP_SHARED, fd, 0);
-	if (q->map == MAP_FAILED) {
-		q->map = NULL;
-		spool_queued_close(q);
-		return ERR_IO;
-	}
-	rc = spool_file_scan(q->map, q->maplen, &q->info);
 	if (rc == 0 && !q->info.complete)
 		rc = ERR_SYNTAX;
 	if (rc < 0) {
@@ -113,14 +86,61 @@ spool_queued_open(struct spool *spool, const char *queue_id,
 	return 0;
 }
 
+int
+spool_queued_open(struct spool *spool, const char *queue_id,
+    struct spool_queued **out)
+{
+	struct spool_queued *q;
+	struct stat st;
+	int fd;
+
+	if (strlen(queue_id) > SPOOL_ID_MAX || strchr(queue_id, '/'))
+		return ERR_NOTFOUND;
+	q = xcalloc(1, sizeof *q);
+	q->spool = spool;
+	q->fd = -1;
+	memcpy(q->id, queue_id, strlen(queue_id) + 1);
+	if (spool_hot_take(spool, queue_id, &q->hot)) {
+		q->map = q->hot.p;
+		q->maplen = q->hot.len;
+		return queued_finish_open(q, out);
+	}
+	fd = openat(spool_queue_fd(spool), queue_id,
+	    O_RDWR | O_APPEND | O_CLOEXEC);
+	if (fd < 0) {
+		free(q);
+		return errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
+	}
+	q->fd = fd;
+	if (fstat(fd, &st) < 0) {
+		spool_queued_close(q);
+		return ERR_IO;
+	}
+	if (st.st_size == 0) {
+		spool_queued_close(q);
+		return ERR_SYNTAX;
+	}
+	q->maplen = (size_t)st.st_size;
+	q->map = mmap(NULL, q->maplen, PROT_READ, MAP_SHARED, fd, 0);
+	if (q->map == MAP_FAILED) {
+		q->map = NULL;
+		spool_queued_close(q);
+		return ERR_IO;
+	}
+	return queued_finish_open(q, out);
+}
+
 void
 spool_queued_close(struct spool_queued *q)
 {
 	if (q == NULL)
 		return;
-	if (q->map)
+	if (q->hot.p)
+		buf_free(&q->hot);
+	else if (q->map)
 		munmap(q->map, q->maplen);
-	close(q->fd);
+	if (q->fd >= 0)
+		close(q->fd);
 	free(q->rcpts);
 	free(q->body);
 	free(q->done);
@@ -161,6 +181,14 @@ spool_queued_mark_done(struct spool_queued *q, size_t i)
 	spool_put32(d, (uint32_t)i);
 	spool_put32(d + 4, ~(uint32_t)i);
 	spool_rec_put(&b, SPOOL_REC_DONE, d, sizeof d);
+	if (q->fd < 0) {
+		q->fd = openat(spool_queue_fd(q->spool), q->id,
+		    O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (q->fd < 0) {
+			buf_free(&b);
+			return spool_errno_err(errno);
+		}
+	}
 	/* O_APPEND: one write, so a crash tears at most this record. */
 	rc = spool_write_all(q->fd, b.p, b.len);
 	buf_free(&b);
@@ -172,6 +200,8 @@ spool_queued_mark_done(struct spool_queued *q, size_t i)
 int
 spool_queued_sync(struct spool_queued *q)
 {
+	if (q->fd < 0)
+		return 0; /* nothing appended */
 	return fdatasync(q->fd) < 0 ? spool_errno_err(errno) : 0;
 }
 

@@ -25,7 +25,9 @@
  * and gives its envelope, header fields and body as spans; per-recipient
  * completion is recorded with spool_queued_mark_done(), and the file goes
  * with spool_queued_remove() once every copy is durable. These calls do
- * blocking file I/O: run them on a worker pool, never in the loop. The
+ * blocking file I/O: run them on a worker pool, never in the loop. A
+ * message committed in one piece (up to 64 KiB) is given to its first
+ * spool_queued_open() from memory, so delivery does not read it back. The
  * record parser underneath, spool_file_scan(), is pure and bounded.
  */
 #ifndef MXGATE_SPOOL_SPOOL_H

@@ -24,6 +24,11 @@ void spool_put32(unsigned char *p, uint32_t v);
 /* ERR_NOSPACE for a full disk or quota, ERR_IO for anything else. */
 int spool_errno_err(int e);
 int spool_write_all(int fd, const char *p, size_t len);
+/*
+ * The bytes of a queue file committed in one piece and not yet opened for
+ * delivery: 1 and *out owns them (the entry is gone), or 0. Thread-safe.
+ */
+int spool_hot_take(struct spool *spool, const char *id, struct buf *out);
 /* The queue directory, for the reading side in queued.c. */
 int spool_queue_fd(const struct spool *spool);
 

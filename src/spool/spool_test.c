@@ -229,6 +229,38 @@ test_commit_and_read_back(void **state)
 	free(body);
 }
 
+/*
+ * Delivery of a message committed in one piece reads it from memory, not
+ * back from the disk: here the file is gone, and the first open still
+ * works; the bytes are handed over once, so the next open looks at the
+ * disk.
+ */
+static void
+test_delivery_reads_from_memory(void **state)
+{
+	struct harness *h = *state;
+	struct spool_msg *msg;
+	struct spool_queued *q;
+	char path[256];
+	int err;
+
+	h_open(h);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, "Subject: m\r\n\r\nx\r\n", 17),
+	    0);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 1);
+	snprintf(path, sizeof path, "%s/queue/%s", h->spooldir, h->last_id);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
+	assert_int_equal(spool_queued_info(q)->body_len, 17);
+	assert_true(span_eq(spool_queued_body(q, 0),
+	    span_cstr("Subject: m\r\n\r\nx\r\n")));
+	spool_queued_close(q);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q),
+	    ERR_NOTFOUND);
+}
+
 static void
 test_many_commits_together(void **state)
 {
@@ -410,6 +442,21 @@ test_enospc(void **state)
 	spool_msg_abort(msg);
 	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
 
+	/* A session that commits anyway gets the error, never a queue file
+	 * with a chunk missing. */
+	msg = spool_msg_new(h->spool, &env2, &err);
+	for (i = 0, rc = 0; i < 64 && rc == 0; i++)
+		rc = spool_msg_write(msg, big, 64 * 1024);
+	assert_int_equal(rc, ERR_NOSPACE);
+	assert_int_equal(spool_msg_write(msg, "x", 1), ERR_NOSPACE);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 1);
+	assert_int_equal(h->commit_err, ERR_NOSPACE);
+	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	assert_int_equal(count_files(h->spooldir, "queue"), 0);
+	h->commits = 0;
+	h->commit_err = 0;
+
 	/* Small messages until the commit itself meets the full disk. */
 	for (i = 0; i < 20 && h->commit_err == 0; i++) {
 		msg = spool_msg_new(h->spool, &env2, &err);
@@ -467,6 +514,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_and_read_back,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_reads_from_memory,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_commits_together,
 		    setup, teardown),
