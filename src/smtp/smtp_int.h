@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "base/buf.h"
 #include "base/span.h"
@@ -267,6 +268,11 @@ struct smtp_session {
 	bool parked;        /* waiting for a callback: input stays buffered */
 	bool processing;    /* inside session_process(): no re-entry */
 	bool skip_line;     /* resyncing after an over-long line */
+	bool deadline_armed; /* the timeouts are cut to the line deadline */
+	/* When the command being read (or the PROXY header) could begin: a
+	 * whole line must arrive within timeout_command of it, however
+	 * slowly its bytes trickle in (slowloris). */
+	struct timeval line_since;
 	bool eof;           /* the client shut down its sending side */
 	bool esmtp;
 	char helo[SMTP_DOMAIN_MAX + 1];
