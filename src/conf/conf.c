@@ -462,10 +462,12 @@ set_server(struct loader *l, const char *k, const char *v)
 		return parse_uint(v, 1000000, &c->max_connections_per_ip) &&
 		    c->max_connections_per_ip > 0;
 	if (strcmp(k, "tls_certificate") == 0) {
+		free(c->tls_certificate);
 		c->tls_certificate = conf_path(l, v);
 		return v[0] != '\0';
 	}
 	if (strcmp(k, "tls_key") == 0) {
+		free(c->tls_key);
 		c->tls_key = conf_path(l, v);
 		return v[0] != '\0';
 	}
@@ -499,6 +501,7 @@ set_key(struct loader *l, const char *k, const char *v)
 			return 1;
 		}
 		if (strcmp(k, "trust_anchor") == 0) {
+			free(c->dns_trust_anchor);
 			c->dns_trust_anchor = conf_path(l, v);
 			return v[0] != '\0';
 		}
@@ -536,6 +539,7 @@ set_key(struct loader *l, const char *k, const char *v)
 		if (strcmp(k, "deliver") == 0) {
 			if (strncmp(v, "maildir:", 8) != 0 || v[8] == '\0')
 				return 0;
+			free(d->maildir);
 			d->maildir = conf_path(l, v + 8);
 			return 1;
 		}
