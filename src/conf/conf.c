@@ -55,10 +55,10 @@ struct loader {
 	size_t errsz;
 	bool failed;
 	enum section sec;
-	unsigned sec_line;
 	char seen[CONF_SEEN_MAX][32];
 	size_t seen_count;
 	bool listen_set;
+	unsigned sections_seen; /* bit per singleton section */
 };
 
 static void
@@ -596,9 +596,16 @@ begin_section(struct loader *l, struct span name)
 		arg = span_trim(span_make(sp, name.len - kind.len));
 	}
 	l->seen_count = 0;
-	l->sec_line = l->line;
 	for (i = SEC_SERVER; i <= SEC_DKIM; i++) {
 		if (span_eq(name, span_cstr(sec_names[i]))) {
+			/* A second [server] would quietly override the
+			 * first: more likely a mistake than a wish. */
+			if (l->sections_seen & (1u << i)) {
+				fail(l, l->line, "[%s] given twice",
+				    sec_names[i]);
+				return;
+			}
+			l->sections_seen |= 1u << i;
 			l->sec = (enum section)i;
 			return;
 		}
