@@ -183,3 +183,65 @@ def test_truncated_queue_file_is_quarantined(tmp_path, mounts):
             sorted([ids["cut"], ids["junk"]])
         assert not m.messages("example.test", "cut")
         assert not m.messages("example.test", "junk")
+
+
+def test_sigkill_during_backlog_delivery(tmp_path, mounts):
+    """A backlog of 150 queued messages (their Maildir was read-only) is
+    delivered after a restart, and the server is SIGKILLed again and again
+    while it delivers: in the end every message is in new/ (at least once),
+    no partial file is ever in new/, nothing is quarantined, the queue
+    empties. A copy is repeated only when a kill cuts its batch between
+    the renames and the new/ fsync that must come before its DONE record:
+    at most DELIVER_THREADS x DELIVER_BATCH (2 x 64) messages per kill."""
+    count, kills, per_kill = 150, 5, 2 * 64
+    m = Mxgate(tmp_path)
+    maildir = m.tmp / "mail" / "example.test"
+    mount_tmpfs(maildir, "64m")
+    mounts.append(maildir)
+    remount(maildir, "ro")
+    queue = m.tmp / "spool" / "queue"
+    mboxes = ["ann", "ben", "cat"]
+    with m:
+        d = Dialogue(*m.addr("127.0.0.1"))
+        d.expect(220)
+        d.cmd("EHLO client.test", 250)
+        for i in range(count):
+            d.cmd("MAIL FROM:<alice@sender.test>", 250)
+            d.cmd(f"RCPT TO:<{mboxes[i % 3]}@example.test>", 250)
+            if i % 10 == 0:
+                d.cmd(f"RCPT TO:<{mboxes[(i + 1) % 3]}@example.test>", 250)
+            d.cmd("DATA", 354)
+            d.send(body(30000).replace(b"end\r\n", b"end %d\r\n" % i) +
+                   b".\r\n")
+            d.expect(250, "2.0.0")
+        d.cmd("QUIT", 221)
+    assert len(files(queue)) == count
+    remount(maildir, "rw")
+    for k in range(kills):
+        m.start()
+        time.sleep(0.05 + 0.1 * k)
+        m.proc.kill()
+        m.proc.wait()
+        m._log.close()
+        m.proc = None
+    with m:
+        deadline = time.time() + 60
+        while files(queue) and time.time() < deadline:
+            time.sleep(0.1)
+        assert files(queue) == []
+        assert "quarantine" not in m.log()
+    seen = {}
+    for rcpt in mboxes:
+        for f in (maildir / rcpt / "new").iterdir():
+            data = f.read_bytes()
+            tail = data.rsplit(b"\nend ", 1)
+            assert len(tail) == 2 and tail[1].endswith(b"\n"), f
+            key = (rcpt, int(tail[1]))
+            seen[key] = seen.get(key, 0) + 1
+    want = {(mboxes[i % 3], i) for i in range(count)} | \
+        {(mboxes[(i + 1) % 3], i) for i in range(0, count, 10)}
+    assert set(seen) == want
+    repeats = sum(n - 1 for n in seen.values())
+    assert repeats <= kills * per_kill, repeats
+    print(f"backlog: {len(want)} copies, {kills} kills, {repeats} repeated")
+    assert files(m.tmp / "spool" / "quarantine") == []
