@@ -212,31 +212,6 @@ test_good_file(void **state)
 	conf_free(c);
 }
 
-/*
- * A section may come back later in the file; its keys then replace the
- * earlier values (found by conf_fuzz: the earlier path strings leaked).
- */
-static void
-test_repeated_section(void **state)
-{
-	static const char text[] = "[server]\ntls_certificate = a.pem\n"
-	    "tls_key = a.key\n[dns]\ntrust_anchor = a.ta\n"
-	    "[server]\ntls_certificate = /b.pem\ntls_key = b.key\n"
-	    "[dns]\ntrust_anchor = b.ta\n" DOM;
-	char err[256] = "";
-	struct config *c;
-
-	(void)state;
-	c = conf_parse("/etc/mx/m.conf", text, sizeof text - 1, err,
-	    sizeof err);
-	if (!c)
-		fail_msg("%s", err);
-	assert_string_equal(c->tls_certificate, "/b.pem");
-	assert_string_equal(c->tls_key, "/etc/mx/b.key");
-	assert_string_equal(c->dns_trust_anchor, "/etc/mx/b.ta");
-	conf_free(c);
-}
-
 static void
 test_defaults(void **state)
 {
@@ -333,7 +308,6 @@ main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_nul_and_long_lines),
 		cmocka_unit_test(test_good_file),
-		cmocka_unit_test(test_repeated_section),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_load_file),
