@@ -26,10 +26,12 @@
  * share one fsync per new/ directory, and a queue that grows while the
  * jobs run is taken in bigger bites. Few jobs at once leave the CPU and
  * the disk to the sessions waiting for their 250: delivery catches up
- * behind them.
+ * behind them. The batch is also what a crash may deliver twice (copies
+ * renamed into new/ before their directory fsync and DONE records), so it
+ * stays small.
  */
 #define DELIVER_THREADS 2
-#define DELIVER_BATCH 64
+#define DELIVER_BATCH 8
 /* Maildir files are written through a buffer of this size. */
 #define DELIVER_OUT_BUF (64 * 1024)
 #define DELIVER_PATH_MAX 4096
@@ -42,6 +44,7 @@ struct deliver {
 	const struct config *conf;
 	struct work_pool *pool;
 	char host[128]; /* for unique names: no '/' or ':' */
+	int pid;
 	atomic_uint seq;
 	bool stopping;
 	struct deliver_msg *msgs; /* every message being worked on */
@@ -229,7 +232,7 @@ deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
 		return rc;
 	gettimeofday(&tv, NULL);
 	snprintf(uniq, sizeof uniq, "%lld.M%ldP%dQ%u.%s", (long long)tv.tv_sec,
-	    (long)tv.tv_usec, (int)getpid(), atomic_fetch_add(&d->seq, 1),
+	    (long)tv.tv_usec, d->pid, atomic_fetch_add(&d->seq, 1),
 	    d->host);
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s/tmp/%s", mbox, uniq) >=
 	    sizeof tmp ||
@@ -530,6 +533,7 @@ deliver_new(struct event_base *base, struct spool *spool,
 	d->base = base;
 	d->spool = spool;
 	d->conf = conf;
+	d->pid = (int)getpid();
 	if (gethostname(d->host, sizeof d->host - 1) < 0 || !d->host[0])
 		snprintf(d->host, sizeof d->host, "localhost");
 	/* Maildir reserves '/' and ':' in unique names. */
