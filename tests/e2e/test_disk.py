@@ -192,8 +192,9 @@ def test_sigkill_during_backlog_delivery(tmp_path, mounts):
     no partial file is ever in new/, nothing is quarantined, the queue
     empties. A copy is repeated only when a kill cuts its batch between
     the renames and the new/ fsync that must come before its DONE record:
-    at most DELIVER_THREADS x DELIVER_BATCH (2 x 64) messages per kill."""
-    count, kills, per_kill = 150, 5, 2 * 64
+    at most DELIVER_THREADS x DELIVER_BATCH (2 x 8) messages per kill, of
+    up to two copies each."""
+    count, kills, per_kill = 150, 5, 2 * 8 * 2
     m = Mxgate(tmp_path)
     maildir = m.tmp / "mail" / "example.test"
     mount_tmpfs(maildir, "64m")
