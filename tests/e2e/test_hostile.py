@@ -393,3 +393,30 @@ def test_client_vanishing_mid_data_keeps_nothing(mx, how):
     assert spool_files(m) == []
     assert "result=queued" not in m.log()
     served(m)
+
+
+def test_proxy_header_trickle_closed_by_the_deadline(mx):
+    """A PROXY v1 header sent a byte per second on a proxy listener: closed
+    without a word once timeout_command has passed since connect (the
+    header may be 107 octets: a byte a second would hold it 107 s)."""
+    m = mx(server={"listen": "127.0.0.1:0 proxy, 127.0.0.1:0",
+                   "timeout_command": "2s"})
+    d = Dialogue(*m.addr("127.0.0.1", proxy=True))
+    t0 = time.monotonic()
+    header = b"PROXY TCP4 192.0.2.1 192.0.2.2 12345 25\r\n"
+    closed = False
+    for ch in header:
+        try:
+            d.send(bytes([ch]))
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.5)
+        if d.closed(timeout=0.01):
+            closed = True
+            break
+    took = time.monotonic() - t0
+    assert closed and took < 4.0, took
+    assert d.buf == b""
+    m.wait_log(r"disconnect .*reason=timeout")
+    served(m)
