@@ -420,3 +420,29 @@ def test_proxy_header_trickle_closed_by_the_deadline(mx):
     assert d.buf == b""
     m.wait_log(r"disconnect .*reason=timeout")
     served(m)
+
+
+@pytest.mark.parametrize("size", [1000, 100000])
+def test_forged_authentication_results_removed_whatever_its_length(mx,
+                                                                   size):
+    """An Authentication-Results field in our name is forged (RFC 8601
+    5); one too long to hold (over 64 KiB, folded) is dropped as well,
+    never let through."""
+    m = mx()
+    fold = b"".join(b"\r\n\tforged-%06d=pass" % i
+                    for i in range(size // 20))
+    forged = (b"Authentication-Results: mx.example.test; spf=pass "
+              b"smtp.mailfrom=forged.test" + fold + b"\r\n")
+    d = Dialogue(*m.addr("127.0.0.1"))
+    d.expect(220)
+    d.cmd("EHLO client.test", 250)
+    d.cmd("MAIL FROM:<alice@sender.test>", 250)
+    d.cmd("RCPT TO:<hank@example.test>", 250)
+    d.cmd("DATA", 354)
+    d.send(forged + MSG + b".\r\n")
+    d.expect(250, "2.0.0")
+    d.cmd("QUIT", 221)
+    msg = m.messages("example.test", "hank", count=1)[0]
+    assert b"forged" not in msg
+    assert msg.count(b"Authentication-Results: mx.example.test") == 1
+    assert msg.endswith(b"Subject: still served\n\nHello.\n")
