@@ -220,3 +220,39 @@ def test_session_ptr_for_the_wrong_name_is_no_ptr(mx, fake_ptr, v6addrs):
         fake_ptr.records["ptr.elsewhere.test"] = fake_ptr.records.pop(key)
     fake_ptr.wrong_name(ptr6(CLIENT), "ptr.elsewhere.test")
     session(mx, fake_ptr, "trunc.test", (450, "4.7.25"))
+
+
+def test_session_waiting_for_dns_parks_only_its_session(mx, fake, v6addrs):
+    """The PTR server never answers: that client's RCPT waits until the
+    [dns] timeout (then 450 4.4.3), while another client gets a whole
+    transaction through meanwhile: nothing blocks the loop."""
+    key = ptr6(CLIENT).rstrip(".").lower()
+    fake.silent(ptr6(CLIENT))
+    try:
+        m = mx(server={"listen": f"[{SERVER}]:0, 127.0.0.1:0"}, trusted=(),
+               dns=fake.address)
+        t0 = time.monotonic()
+        d = Dialogue(*m.addr(SERVER), source=CLIENT)
+        d.expect(220)
+        d.cmd("EHLO mail.sender.test", 250)
+        d.cmd("MAIL FROM:<alice@trunc.test>", 250)
+        d.send("RCPT TO:<bob@example.test>\r\n")
+        other = Dialogue(*m.addr("127.0.0.1"))
+        other.expect(220)
+        other.cmd("EHLO other.test", 250)
+        other.cmd("MAIL FROM:<alice@sender.test>", 250)
+        other.cmd("RCPT TO:<ivy@example.test>", 250)
+        other.cmd("DATA", 354)
+        other.send(MSG + b".\r\n")
+        other.expect(250)
+        other.cmd("QUIT", 221)
+        other_done = time.monotonic() - t0
+        d.expect(450, "4.4.3")
+        parked = time.monotonic() - t0
+        assert other_done < parked and parked > TIMEOUT - 0.5, \
+            (other_done, parked)
+        d.cmd("QUIT", 221)
+        assert m.messages("example.test", "ivy", count=1)
+    finally:
+        with fake.lock:
+            fake.faults.pop(key, None)
