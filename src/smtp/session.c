@@ -328,6 +328,39 @@ session_park(struct smtp_session *s)
 static void session_process(struct smtp_session *s);
 
 /*
+ * In DATA the timeout restarts at every read as well. The message started
+ * at s->line_since (the DATA command); its deadline moves on with every
+ * SMTP_DATA_MIN_RATE octets received. Until the deadline is nearer than
+ * timeout_data, the per-read timeout (RFC 5321 4.5.3.2.5) stays as it is.
+ */
+static void
+data_wait(struct smtp_session *s)
+{
+	unsigned per_read = s->srv->conf->timeout_data_s;
+	struct timeval now, end, left;
+
+	event_base_gettimeofday_cached(s->srv->base, &now);
+	end = s->line_since;
+	end.tv_sec += (time_t)(per_read +
+	    s->txn.data.size / SMTP_DATA_MIN_RATE);
+	if (!timercmp(&now, &end, <)) {
+		session_timeout(s);
+		return;
+	}
+	timersub(&end, &now, &left);
+	if (left.tv_sec >= (time_t)per_read) {
+		if (s->deadline_armed) {
+			left = (struct timeval){ (time_t)per_read, 0 };
+			s->deadline_armed = false;
+			bufferevent_set_timeouts(s->bev, &left, &left);
+		}
+		return;
+	}
+	s->deadline_armed = true;
+	bufferevent_set_timeouts(s->bev, &left, &left);
+}
+
+/*
  * The client has finished sending (it may still read): once everything it
  * sent has been answered, close.
  */
@@ -470,6 +503,8 @@ session_process(struct smtp_session *s)
 			smtp_data_input(s);
 			if (s->state != ST_DATA)
 				line_begin(s);
+			else if (s->txn.data.state != SMTP_DATA_END)
+				data_wait(s);
 		} else
 			process_line(s);
 		/* Nothing consumed and nothing changed: wait for more. */

@@ -303,6 +303,12 @@ struct smtp_session {
 /* How long accepting pauses after an accept() error (EMFILE...). */
 #define SMTP_ACCEPT_PAUSE_MS 100
 #define SMTP_DATA_CHUNK (64 * 1024)
+/*
+ * A message may take timeout_data plus one second per this many octets
+ * received, however its bytes trickle in (as Postfix's smtpd_min_data_rate):
+ * a slow link gets through, a byte now and then does not.
+ */
+#define SMTP_DATA_MIN_RATE 500
 /* Input buffered per session at most (pipelined or while parked). */
 #define SMTP_INPUT_MAX (256 * 1024)
 /* Replies queued for a client that does not read, at most (about). */

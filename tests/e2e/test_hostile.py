@@ -446,3 +446,48 @@ def test_forged_authentication_results_removed_whatever_its_length(mx,
     assert b"forged" not in msg
     assert msg.count(b"Authentication-Results: mx.example.test") == 1
     assert msg.endswith(b"Subject: still served\n\nHello.\n")
+
+
+def test_data_trickle_cut_by_the_minimum_rate(mx):
+    """DATA sent a few bytes at a time: every read restarts the block
+    timeout (timeout_data), but the message as a whole must come at 500
+    octets a second after its first timeout_data: 421 4.4.2, nothing kept.
+    A client that sends at a fair rate with pauses is not cut."""
+    m = mx(server={"timeout_data": "2s"})
+    d = Dialogue(*m.addr("127.0.0.1"))
+    d.expect(220)
+    d.cmd("EHLO client.test", 250)
+    d.cmd("MAIL FROM:<alice@sender.test>", 250)
+    d.cmd("RCPT TO:<jack@example.test>", 250)
+    d.cmd("DATA", 354)
+    t0 = time.monotonic()
+    try:
+        for _ in range(40):
+            d.send(MSG[:10])
+            time.sleep(0.25)
+            if d.closed(timeout=0.01):
+                break
+    except OSError:
+        pass
+    took = time.monotonic() - t0
+    assert 1.8 < took < 3.5, took
+    assert d.buf.startswith(b"421 4.4.2 "), d.buf
+    m.wait_log(r"disconnect .*reason=timeout")
+    assert not m.messages("example.test", "jack")
+    assert spool_files(m) == []
+    # 40 KB in pieces with pauses of 1.5 s (under timeout_data): 6 s in
+    # all, well over the 2 s base, but at more than 500 octets a second.
+    d = Dialogue(*m.addr("127.0.0.1"))
+    d.expect(220)
+    d.cmd("EHLO client.test", 250)
+    d.cmd("MAIL FROM:<alice@sender.test>", 250)
+    d.cmd("RCPT TO:<jack@example.test>", 250)
+    d.cmd("DATA", 354)
+    d.send(MSG)
+    for _ in range(4):
+        d.send(b"x" * 9998 + b"\r\n")
+        time.sleep(1.5)
+    d.send(b".\r\n")
+    d.expect(250, "2.0.0")
+    d.cmd("QUIT", 221)
+    assert m.messages("example.test", "jack", count=1)
