@@ -9,9 +9,10 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -54,20 +55,31 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
- * Every connection and every DNS query in flight holds a descriptor; the
- * soft limit (often 1024) would cap us far below max_connections.
+ * Every connection is a descriptor, and the usual soft limit (1024) is far
+ * below max_connections: take what the hard limit allows, while still root
+ * (root may raise the hard limit too, up to the kernel's nr_open).
  */
 static void
-raise_fd_limit(void)
+raise_fd_limit(const struct config *conf)
 {
+	/* Sessions, listeners, spool, resolver and delivery files. */
+	rlim_t want = (rlim_t)conf->max_connections + 256;
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
 		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		log_warn("fd limit stays at its soft value: %s",
-		    strerror(errno));
+	if (rl.rlim_max < want && geteuid() == 0) {
+		struct rlimit up = { want, want };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		log_warn("descriptors limit=%llu max_connections=%u: raise "
+		    "the hard limit (LimitNOFILE=)",
+		    (unsigned long long)rl.rlim_cur, conf->max_connections);
 }
 
 /* After binding: ports below 1024 need root, nothing afterwards does. */
@@ -142,9 +154,12 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "mxgate: %s\n", err);
 		return 2;
 	}
-	raise_fd_limit();
 	/* A client that goes away mid-write must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Queue files and mail are nobody else's business, whatever the
+	 * directories they land in allow. */
+	umask(077);
+	raise_fd_limit(conf);
 	sv.base = event_base_new();
 	sv.srv = smtp_server_new(sv.base, conf, err, sizeof err);
 	if (!sv.srv) {

@@ -209,7 +209,11 @@ run_batch(struct event_base *base, struct spf *spf, const char *file,
 	}
 	t0 = now_us();
 	batch_fill(&b);
-	event_base_dispatch(base);
+	/* Not event_base_dispatch(): the resolver keeps events of its own
+	 * (a retry, a TCP connection) long after the last answer. */
+	while (b.done < b.count)
+		if (event_base_loop(base, EVLOOP_ONCE) != 0)
+			break;
 	secs = (now_us() - t0) / 1e6;
 	lat = xmalloc(b.count * sizeof(*lat));
 	for (i = 0; i < b.count; i++) {
@@ -292,7 +296,9 @@ cmd_spf(int argc, char **argv)
 			sender = NULL;
 		spf_check_start(spf, (struct sockaddr *)&ss, sender,
 		    i + 2 < argc ? argv[i + 2] : NULL, on_single, &one);
-		event_base_dispatch(base);
+		while (!one.done)
+			if (event_base_loop(base, EVLOOP_ONCE) != 0)
+				break;
 		printf("%s\n", spf_result_str(one.out.result));
 		if (one.out.explanation[0])
 			printf("%s\n", one.out.explanation);

@@ -107,7 +107,58 @@ set_timeout(struct smtp_session *s, unsigned seconds)
 {
 	struct timeval tv = { (time_t)seconds, 0 };
 
+	s->deadline_armed = false;
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* A new line (or PROXY header) may begin now: its deadline starts over. */
+static void
+line_begin(struct smtp_session *s)
+{
+	event_base_gettimeofday_cached(s->srv->base, &s->line_since);
+	if (s->deadline_armed)
+		set_timeout(s, s->srv->conf->timeout_command_s);
+}
+
+static void
+session_timeout(struct smtp_session *s)
+{
+	log_info("s=%s timeout client=%s state=%s", s->id, s->ip,
+	    state_name(s->state));
+	/* A proxy that never completes its header gets no reply. */
+	if (s->state == ST_PROXY) {
+		session_close_after_reply(s, "timeout");
+		return;
+	}
+	/* RFC 5321 4.5.3.2: a server may close after its timeout, and
+	 * should say so with 421. */
+	smtp_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
+	    s->srv->conf->hostname);
+	session_txn_reset(s);
+	session_close_after_reply(s, "timeout");
+}
+
+/*
+ * Part of a line is buffered and more is needed. The bufferevent timeout
+ * restarts at every read, so a client sending a byte now and then would
+ * hold the session for ever: cut the timeout to what is left of the
+ * line's deadline, and close once it has passed.
+ */
+static void
+line_wait(struct smtp_session *s)
+{
+	struct timeval now, end, left;
+
+	event_base_gettimeofday_cached(s->srv->base, &now);
+	end = s->line_since;
+	end.tv_sec += (time_t)s->srv->conf->timeout_command_s;
+	if (!timercmp(&now, &end, <)) {
+		session_timeout(s);
+		return;
+	}
+	timersub(&end, &now, &left);
+	s->deadline_armed = true;
+	bufferevent_set_timeouts(s->bev, &left, &left);
 }
 
 /* The client address is known: count it, greet it. */
@@ -128,6 +179,7 @@ session_begin(struct smtp_session *s)
 		return;
 	}
 	s->counted = true;
+	line_begin(s);
 	checks_connect(s);
 	session_set_state(s, ST_GREET);
 	smtp_banner(s);
@@ -162,6 +214,7 @@ session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 
 	if (proxy) {
 		s->state = ST_PROXY;
+		line_begin(s);
 		log_debug("s=%s accept proxy=%s port=%u", s->id, s->ip,
 		    s->port);
 	} else {
@@ -275,6 +328,39 @@ session_park(struct smtp_session *s)
 static void session_process(struct smtp_session *s);
 
 /*
+ * In DATA the timeout restarts at every read as well. The message started
+ * at s->line_since (the DATA command); its deadline moves on with every
+ * SMTP_DATA_MIN_RATE octets received. Until the deadline is nearer than
+ * timeout_data, the per-read timeout (RFC 5321 4.5.3.2.5) stays as it is.
+ */
+static void
+data_wait(struct smtp_session *s)
+{
+	unsigned per_read = s->srv->conf->timeout_data_s;
+	struct timeval now, end, left;
+
+	event_base_gettimeofday_cached(s->srv->base, &now);
+	end = s->line_since;
+	end.tv_sec += (time_t)(per_read +
+	    s->txn.data.size / SMTP_DATA_MIN_RATE);
+	if (!timercmp(&now, &end, <)) {
+		session_timeout(s);
+		return;
+	}
+	timersub(&end, &now, &left);
+	if (left.tv_sec >= (time_t)per_read) {
+		if (s->deadline_armed) {
+			left = (struct timeval){ (time_t)per_read, 0 };
+			s->deadline_armed = false;
+			bufferevent_set_timeouts(s->bev, &left, &left);
+		}
+		return;
+	}
+	s->deadline_armed = true;
+	bufferevent_set_timeouts(s->bev, &left, &left);
+}
+
+/*
  * The client has finished sending (it may still read): once everything it
  * sent has been answered, close.
  */
@@ -292,6 +378,8 @@ session_resume(struct smtp_session *s)
 	s->parked = false;
 	if (s->state == ST_CLOSING)
 		return;
+	/* The wait was ours: the client's next line starts now. */
+	line_begin(s);
 	session_process(s);
 	session_eof_check(s);
 }
@@ -322,8 +410,10 @@ process_proxy(struct smtp_session *s)
 	int r;
 
 	r = smtp_proxy_parse(p, n, &src, &srclen, &used);
-	if (r == SMTP_PROXY_MORE && avail < SMTP_PROXY_V2_MAX)
+	if (r == SMTP_PROXY_MORE && avail < SMTP_PROXY_V2_MAX) {
+		line_wait(s);
 		return;
+	}
 	if (r != 0) {
 		/* No reply: whatever is on the other side is not a proxy
 		 * we can talk to, and a reply would only help a scanner. */
@@ -348,16 +438,19 @@ process_line(struct smtp_session *s)
 
 	eol = evbuffer_search(in, "\n", 1, NULL);
 	if (eol.pos < 0) {
-		if (evbuffer_get_length(in) <= SMTP_LINE_MAX)
-			return;
-		/* Over-long line: answer once, then skip to its end. */
-		evbuffer_drain(in, evbuffer_get_length(in));
-		if (!s->skip_line)
-			smtp_reply(s, 500, "5.5.2", "Line too long");
-		s->skip_line = true;
+		if (evbuffer_get_length(in) > SMTP_LINE_MAX) {
+			/* Over-long line: answer once, then skip to its
+			 * end. */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			if (!s->skip_line)
+				smtp_reply(s, 500, "5.5.2", "Line too long");
+			s->skip_line = true;
+		}
+		line_wait(s);
 		return;
 	}
 	len = (size_t)eol.pos + 1;
+	line_begin(s);
 	if (s->skip_line || len > SMTP_LINE_MAX) {
 		evbuffer_drain(in, len);
 		if (!s->skip_line)
@@ -406,9 +499,13 @@ session_process(struct smtp_session *s)
 			break;
 		if (s->state == ST_PROXY)
 			process_proxy(s);
-		else if (s->state == ST_DATA)
+		else if (s->state == ST_DATA) {
 			smtp_data_input(s);
-		else
+			if (s->state != ST_DATA)
+				line_begin(s);
+			else if (s->txn.data.state != SMTP_DATA_END)
+				data_wait(s);
+		} else
 			process_line(s);
 		/* Nothing consumed and nothing changed: wait for more. */
 		if (evbuffer_get_length(in) == before && s->state == st &&
@@ -474,6 +571,7 @@ tls_connected(struct smtp_session *s)
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 
 	s->tls = true;
+	line_begin(s);
 	snprintf(s->tls_version, sizeof s->tls_version, "%s",
 	    SSL_get_version(ssl));
 	snprintf(s->tls_cipher, sizeof s->tls_cipher, "%s",
@@ -501,14 +599,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			session_free(s);
 			return;
 		}
-		log_info("s=%s timeout client=%s state=%s", s->id, s->ip,
-		    state_name(s->state));
-		/* RFC 5321 4.5.3.2: a server may close after its timeout,
-		 * and should say so with 421. */
-		smtp_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
-		    s->srv->conf->hostname);
-		session_txn_reset(s);
-		session_close_after_reply(s, "timeout");
+		session_timeout(s);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "base/buf.h"
 #include "base/span.h"
@@ -270,6 +271,11 @@ struct smtp_session {
 	bool parked;        /* waiting for a callback: input stays buffered */
 	bool processing;    /* inside session_process(): no re-entry */
 	bool skip_line;     /* resyncing after an over-long line */
+	bool deadline_armed; /* the timeouts are cut to the line deadline */
+	/* When the command being read (or the PROXY header) could begin: a
+	 * whole line must arrive within timeout_command of it, however
+	 * slowly its bytes trickle in (slowloris). */
+	struct timeval line_since;
 	bool eof;           /* the client shut down its sending side */
 	bool esmtp;
 	char helo[SMTP_DOMAIN_MAX + 1];
@@ -297,6 +303,12 @@ struct smtp_session {
 /* How long accepting pauses after an accept() error (EMFILE...). */
 #define SMTP_ACCEPT_PAUSE_MS 100
 #define SMTP_DATA_CHUNK (64 * 1024)
+/*
+ * A message may take timeout_data plus one second per this many octets
+ * received, however its bytes trickle in (as Postfix's smtpd_min_data_rate):
+ * a slow link gets through, a byte now and then does not.
+ */
+#define SMTP_DATA_MIN_RATE 500
 /* Input buffered per session at most (pipelined or while parked). */
 #define SMTP_INPUT_MAX (256 * 1024)
 /* Replies queued for a client that does not read, at most (about). */

@@ -16,12 +16,17 @@ foreground::
         fake.silent("slow.example.test")          # no answer at all
         fake.delay("late.example.test", 0.5)      # answer after 0.5 s
         fake.truncate("big.example.test")         # TC over UDP, full on TCP
+        fake.wrong_name("odd.example.test", "x.example.test")
         run(["mxgate", "ptr", "--dns", fake.address, "192.0.2.25"])
         assert ("mx.example.test", "A", "udp") in fake.queries
 
 Names are compared without case and without the trailing dot. A fault set
 on a name applies to every query type. A name with no records and no fault
 is NXDOMAIN; a name with records, but none of the asked type, is NODATA.
+Over UDP an answer larger than the client's EDNS payload size (512 without
+EDNS) comes back empty with TC set, as a real server does, so large TXT
+records make the client retry over TCP. ``wrong_name(name, other)`` answers
+queries for name with the records of other, owned by other.
 ``FakeDNS(default="silent")`` (or "servfail") makes that the behaviour for
 every name not added, e.g. to stand in for a dead server. ``queries`` lists
 (name, type, "udp"|"tcp") in arrival order.
@@ -70,7 +75,8 @@ class _Handler:
             if fault is None and name not in fake.records:
                 fault = fake.default
             delay = fake.delays.get(name, 0.0)
-            records = list(fake.records.get(name, []))
+            owner = fake.wrong.get(name)
+            records = list(fake.records.get(owner or name, []))
         if fault == "silent":
             return None
         r = dns.message.make_response(q)
@@ -86,10 +92,16 @@ class _Handler:
         if r.rcode() == dns.rcode.NOERROR and not r.flags & dns.flags.TC:
             for rtype, value in records:
                 if rtype == qtype or (rtype == "CNAME" and qtype != "CNAME"):
-                    rr = dns.rrset.from_text(question.name, 300, "IN",
-                                             rtype, value)
+                    rr = dns.rrset.from_text(dns.name.from_text(owner) if owner else question.name, 300,
+                                             "IN", rtype, value)
                     r.answer.append(rr)
-        return delay, r.to_wire(max_size=65535)
+        wire = r.to_wire(max_size=65535)
+        limit = max(q.payload, 512) if q.edns >= 0 else 512
+        if proto == "udp" and len(wire) > limit:
+            r.answer.clear()
+            r.flags |= dns.flags.TC
+            wire = r.to_wire(max_size=65535)
+        return delay, wire
 
 
 class _UDP(socketserver.ThreadingUDPServer):
@@ -166,6 +178,7 @@ class FakeDNS:
         self.records = {}
         self.faults = {}
         self.delays = {}
+        self.wrong = {}
         self.queries = []
         self._servers = []
 
@@ -199,6 +212,12 @@ class FakeDNS:
         """Answers queries for name after seconds (other names at once)."""
         with self.lock:
             self.delays[_key(name)] = seconds
+
+    def wrong_name(self, name, other):
+        """Answers queries for name with other's records, owned by other
+        (a broken or spoofing server)."""
+        with self.lock:
+            self.wrong[_key(name)] = _key(other)
 
     def _fault(self, name, what):
         with self.lock:

@@ -1,0 +1,248 @@
+"""Disk faults (issue 7, part 5), with real file systems: a tiny tmpfs
+for the spool that fills up, a Maildir on a file system remounted
+read-only (root ignores file modes, so chmod would prove nothing), and a
+queue file cut short while the server was down.
+
+What must hold: never a 250 for a message that is not durably queued,
+no partial file left behind, the server keeps serving and recovers by
+itself, a queued message is retried until its Maildir takes it, and a
+damaged queue file is quarantined and reported, never delivered.
+"""
+import os
+import subprocess
+import time
+
+import pytest
+
+from mxgate import Dialogue, Mxgate
+
+HEAD = (b"From: Alice <alice@sender.test>\r\n"
+        b"To: Bob <bob@example.test>\r\n"
+        b"Subject: disk faults\r\n"
+        b"\r\n")
+
+
+def body(size):
+    line = b"0123456789" * 7 + b"\r\n"
+    return HEAD + line * (size // len(line)) + b"end\r\n"
+
+
+def mount_tmpfs(path, size):
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700",
+                        "tmpfs", str(path)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+
+
+def remount(path, mode):
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(path)],
+                   check=True)
+
+
+def umount(path):
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def mounts():
+    done = []
+    yield done
+    for p in reversed(done):
+        umount(p)
+
+
+def send(m, rcpt, data, code, enh=None):
+    d = Dialogue(*m.addr("127.0.0.1"))
+    d.expect(220)
+    d.cmd("EHLO client.test", 250)
+    d.cmd("MAIL FROM:<alice@sender.test>", 250)
+    d.cmd(f"RCPT TO:<{rcpt}@example.test>", 250)
+    d.send(b"DATA\r\n")
+    c, lines = d.reply()
+    if c == 354:
+        d.send(data + b".\r\n")
+        c, lines = d.reply()
+    assert c == code, (c, lines)
+    if enh:
+        assert lines[-1].startswith(enh + " "), lines
+    d.cmd("QUIT", 221)
+    return lines
+
+
+def files(d):
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def test_spool_fills_up_mid_data(tmp_path, mounts):
+    """A 1 MiB spool, 600 KiB of it taken by something else: a 700 KB
+    message fails while it streams in -> 452 4.3.1, nothing left in the
+    spool; small mail still goes through; once the space is back the big
+    one does too. A spool with no block left takes DATA (an empty file
+    needs no block) and refuses at the dot."""
+    m = Mxgate(tmp_path)
+    spool = m.tmp / "spool"
+    mount_tmpfs(spool, "1m")
+    mounts.append(spool)
+    with m:
+        filler = spool / "filler"
+        filler.write_bytes(b"\0" * (600 << 10))
+        send(m, "bob", body(700000), 452, "4.3.1")
+        m.wait_log(r"result=tempfail reason=")
+        assert files(spool / "tmp") == [] and files(spool / "queue") == []
+        # The server goes on serving what fits.
+        send(m, "bob", body(2000), 250)
+        assert len(m.messages("example.test", "bob", count=1)) == 1
+        # Completely full.
+        fd = os.open(spool / "filler2", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        send(m, "bob", body(2000), 452, "4.3.1")
+        assert files(spool / "tmp") == []
+        # Space comes back: no restart needed.
+        filler.unlink()
+        (spool / "filler2").unlink()
+        send(m, "bob", body(700000), 250)
+        got = m.messages("example.test", "bob", count=2)
+        assert len(got) == 2 and got[-1].endswith(b"end\n")
+        assert len(got[-1]) > 690000
+        deadline = time.time() + 10
+        while files(spool / "queue") and time.time() < deadline:
+            time.sleep(0.05)
+        assert files(spool / "queue") == []
+
+
+def test_readonly_maildir_keeps_mail_queued_and_retries(tmp_path, mounts):
+    """Delivery fails on a read-only Maildir: the message stays queued
+    (also across a restart) and is retried until it lands, exactly
+    once."""
+    m = Mxgate(tmp_path)
+    maildir = m.tmp / "mail" / "example.test"
+    mount_tmpfs(maildir, "4m")
+    mounts.append(maildir)
+    remount(maildir, "ro")
+    queue = m.tmp / "spool" / "queue"
+    with m:
+        send(m, "bob", body(5000), 250, "2.0.0")
+        m.wait_log(r"deliver id=\S+ to=<bob@example.test> result=deferred")
+        m.wait_log(r"retry_in=2s", timeout=5)
+        assert len(files(queue)) == 1
+    # Down and up again, still read-only: recovered, still queued.
+    with m:
+        m.wait_log(r"spool recover queued=1")
+        m.wait_log(r"result=deferred")
+        assert len(files(queue)) == 1
+        remount(maildir, "rw")
+        got = m.messages("example.test", "bob", count=1, timeout=15)
+        assert len(got) == 1 and got[0].endswith(b"end\n")
+        m.wait_log(r"to=<bob@example.test> result=ok")
+        deadline = time.time() + 5
+        while files(queue) and time.time() < deadline:
+            time.sleep(0.05)
+        assert files(queue) == []
+    assert len(m.messages("example.test", "bob")) == 1
+
+
+def test_truncated_queue_file_is_quarantined(tmp_path, mounts):
+    """Queue files cut short (or overwritten) while the server was down:
+    at start they go to quarantine/ with a warning, and are never
+    delivered; the intact one is."""
+    m = Mxgate(tmp_path)
+    maildir = m.tmp / "mail" / "example.test"
+    mount_tmpfs(maildir, "4m")
+    mounts.append(maildir)
+    remount(maildir, "ro")
+    queue = m.tmp / "spool" / "queue"
+    with m:
+        for rcpt in ("cut", "junk", "whole"):
+            send(m, rcpt, body(20000), 250)
+            m.wait_log(rf"to=<{rcpt}@example.test> result=deferred")
+    ids = {}
+    for name in files(queue):
+        data = (queue / name).read_bytes()
+        for rcpt in ("cut", "junk", "whole"):
+            if f"{rcpt}@example.test".encode() in data:
+                ids[rcpt] = name
+    assert len(ids) == 3
+    cut = queue / ids["cut"]
+    cut.write_bytes(cut.read_bytes()[:12000])
+    (queue / ids["junk"]).write_bytes(b"not a queue file at all\n")
+    remount(maildir, "rw")
+    with m:
+        m.wait_log(rf"spool quarantine id={ids['cut']} reason=incomplete")
+        m.wait_log(rf"spool quarantine id={ids['junk']} "
+                   r"reason=(corrupt|incomplete)")
+        m.wait_log(r"spool recover queued=1")
+        assert len(m.messages("example.test", "whole", count=1)) == 1
+        time.sleep(0.5)
+        assert files(m.tmp / "spool" / "quarantine") == \
+            sorted([ids["cut"], ids["junk"]])
+        assert not m.messages("example.test", "cut")
+        assert not m.messages("example.test", "junk")
+
+
+def test_sigkill_during_backlog_delivery(tmp_path, mounts):
+    """A backlog of 150 queued messages (their Maildir was read-only) is
+    delivered after a restart, and the server is SIGKILLed again and again
+    while it delivers: in the end every message is in new/ (at least once),
+    no partial file is ever in new/, nothing is quarantined, the queue
+    empties. A copy is repeated only when a kill cuts its batch between
+    the renames and the new/ fsync that must come before its DONE record:
+    at most DELIVER_THREADS x DELIVER_BATCH (2 x 8) messages per kill, of
+    up to two copies each."""
+    count, kills, per_kill = 150, 5, 2 * 8 * 2
+    m = Mxgate(tmp_path)
+    maildir = m.tmp / "mail" / "example.test"
+    mount_tmpfs(maildir, "64m")
+    mounts.append(maildir)
+    remount(maildir, "ro")
+    queue = m.tmp / "spool" / "queue"
+    mboxes = ["ann", "ben", "cat"]
+    with m:
+        d = Dialogue(*m.addr("127.0.0.1"))
+        d.expect(220)
+        d.cmd("EHLO client.test", 250)
+        for i in range(count):
+            d.cmd("MAIL FROM:<alice@sender.test>", 250)
+            d.cmd(f"RCPT TO:<{mboxes[i % 3]}@example.test>", 250)
+            if i % 10 == 0:
+                d.cmd(f"RCPT TO:<{mboxes[(i + 1) % 3]}@example.test>", 250)
+            d.cmd("DATA", 354)
+            d.send(body(30000).replace(b"end\r\n", b"end %d\r\n" % i) +
+                   b".\r\n")
+            d.expect(250, "2.0.0")
+        d.cmd("QUIT", 221)
+    assert len(files(queue)) == count
+    remount(maildir, "rw")
+    for k in range(kills):
+        m.start()
+        time.sleep(0.05 + 0.1 * k)
+        m.proc.kill()
+        m.proc.wait()
+        m._log.close()
+        m.proc = None
+    with m:
+        deadline = time.time() + 60
+        while files(queue) and time.time() < deadline:
+            time.sleep(0.1)
+        assert files(queue) == []
+        assert "quarantine" not in m.log()
+    seen = {}
+    for rcpt in mboxes:
+        for f in (maildir / rcpt / "new").iterdir():
+            data = f.read_bytes()
+            tail = data.rsplit(b"\nend ", 1)
+            assert len(tail) == 2 and tail[1].endswith(b"\n"), f
+            key = (rcpt, int(tail[1]))
+            seen[key] = seen.get(key, 0) + 1
+    want = {(mboxes[i % 3], i) for i in range(count)} | \
+        {(mboxes[(i + 1) % 3], i) for i in range(0, count, 10)}
+    assert set(seen) == want
+    repeats = sum(n - 1 for n in seen.values())
+    assert repeats <= kills * per_kill, repeats
+    print(f"backlog: {len(want)} copies, {kills} kills, {repeats} repeated")
+    assert files(m.tmp / "spool" / "quarantine") == []
