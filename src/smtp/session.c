@@ -4,8 +4,9 @@
  * the input buffer, parking and resuming, replies, STARTTLS, timeouts and
  * the single way out, session_free(). The commands live in commands.c.
  *
- * Replies are appended to the output buffer and written when the loop next
- * runs, so all the replies to one pipelined group leave in one write.
+ * Replies are appended to the output buffer and written once the session
+ * has handled all the input it has (session_flush(), run from the loop), so
+ * all the replies to one pipelined group leave in one write.
  */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -31,6 +32,7 @@ static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void session_free(struct smtp_session *s);
+static void session_process(struct smtp_session *s);
 
 static void
 on_close_ev(evutil_socket_t fd, short what, void *arg)
@@ -185,6 +187,57 @@ session_begin(struct smtp_session *s)
 	smtp_banner(s);
 }
 
+/*
+ * On plain TCP the replies are written here, straight from the output
+ * buffer with one writev, and the bufferevent's EV_WRITE stays disabled
+ * while nothing is left over: with it enabled, every reply would add the
+ * write event (epoll_ctl), wait a loop round for it (epoll_wait), write,
+ * and remove it again (epoll_ctl). Only what the socket does not take at
+ * once (a slow reader) is left to the bufferevent, whose write event and
+ * write timeout then work as usual until on_write sees the buffer empty.
+ * A write error is left to it as well, so it is reported in one place
+ * (on_event). Under TLS the filter must do the writing (it encrypts).
+ */
+static void
+session_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	int n;
+
+	(void)fd;
+	(void)what;
+	if (bufferevent_get_underlying(s->bev) ||
+	    (bufferevent_get_enabled(s->bev) & EV_WRITE) ||
+	    evbuffer_get_length(out) == 0)
+		return;
+	/* A socket bufferevent keeps the start of its output frozen for its
+	 * own writer; this write stands in for it. */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, s->fd);
+	evbuffer_freeze(out, 1);
+	if (n < 0 || evbuffer_get_length(out) > 0) {
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+	if (s->state == ST_CLOSING) {
+		session_free(s);
+		return;
+	}
+	/* Answering may have stopped at the output cap (session_process). */
+	if (!s->parked &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+		session_process(s);
+}
+
+/* A reply was queued: write it once the current input is handled. */
+static void
+reply_queued(struct smtp_session *s)
+{
+	if (!bufferevent_get_underlying(s->bev))
+		event_active(s->flush_ev, 0, 1);
+}
+
 struct smtp_session *
 session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, bool proxy, const char *listener)
@@ -203,8 +256,10 @@ session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
 	bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* EV_WRITE only when a write is left over (session_flush). */
+	bufferevent_enable(s->bev, EV_READ);
 	set_timeout(s, srv->conf->timeout_command_s);
+	s->flush_ev = event_new(srv->base, -1, 0, session_flush, s);
 
 	s->next = srv->sessions;
 	if (srv->sessions)
@@ -240,6 +295,7 @@ reply_vadd(struct smtp_session *s, int code, char sep, const char *enh,
 		m = (int)(sizeof line - 3) - n;
 	memcpy(line + n + m, "\r\n", 2);
 	evbuffer_add(bufferevent_get_output(s->bev), line, (size_t)(n + m + 2));
+	reply_queued(s);
 	log_debug("s=%s reply %03d %s", s->id, code, enh ? enh : "");
 }
 
@@ -260,6 +316,7 @@ smtp_reply_line(struct smtp_session *s, int code, bool more,
 {
 	evbuffer_add_printf(bufferevent_get_output(s->bev), "%03d%c%s\r\n",
 	    code, more ? '-' : ' ', text);
+	reply_queued(s);
 }
 
 void
@@ -324,8 +381,6 @@ session_park(struct smtp_session *s)
 	 */
 	s->parked = true;
 }
-
-static void session_process(struct smtp_session *s);
 
 /*
  * In DATA the timeout restarts at every read as well. The message started
@@ -550,6 +605,10 @@ on_write(struct bufferevent *bev, void *arg)
 	if (s->state != ST_CLOSING) {
 		if (!s->parked)
 			session_process(s);
+		/* All written: replies go direct again (session_flush). */
+		if (!bufferevent_get_underlying(bev) &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			bufferevent_disable(bev, EV_WRITE);
 		return;
 	}
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
@@ -637,6 +696,9 @@ session_start_tls(struct smtp_session *s)
 	 */
 	evbuffer_drain(bufferevent_get_input(s->bev),
 	    evbuffer_get_length(bufferevent_get_input(s->bev)));
+	/* From now on the socket bufferevent writes what the filter gives
+	 * it, our 220 first. */
+	bufferevent_enable(s->bev, EV_WRITE);
 	tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!tls) {
@@ -690,6 +752,7 @@ session_free(struct smtp_session *s)
 	checks_session_end(s);
 	if (s->close_ev)
 		event_free(s->close_ev);
+	event_free(s->flush_ev);
 	if (s->counted)
 		smtp_limits_release(srv->limits,
 		    (const struct sockaddr *)&s->peer);

@@ -292,6 +292,7 @@ struct smtp_session {
 	const struct conf_domain *rcpt_waiting_dom;
 	const char *close_reason;
 	struct event *close_ev; /* closes from the loop when nothing to write */
+	struct event *flush_ev; /* writes queued replies (session_flush) */
 	struct smtp_txn txn;
 };
 
