@@ -256,7 +256,9 @@ session_new(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_set_max_single_read(s->bev, SMTP_READ_MAX);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
 	bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_MAX / 2, 0);
-	/* EV_WRITE only when a write is left over (session_flush). */
+	/* EV_WRITE only when a write is left over (session_flush); a new
+	 * bufferevent has it enabled. */
+	bufferevent_disable(s->bev, EV_WRITE);
 	bufferevent_enable(s->bev, EV_READ);
 	set_timeout(s, srv->conf->timeout_command_s);
 	s->flush_ev = event_new(srv->base, -1, 0, session_flush, s);
