@@ -605,12 +605,12 @@ on_write(struct bufferevent *bev, void *arg)
 	struct bufferevent *under;
 
 	if (s->state != ST_CLOSING) {
-		if (!s->parked)
-			session_process(s);
-		/* All written: replies go direct again (session_flush). */
+		/* All written: the next replies go direct (session_flush). */
 		if (!bufferevent_get_underlying(bev) &&
 		    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			bufferevent_disable(bev, EV_WRITE);
+		if (!s->parked)
+			session_process(s);
 		return;
 	}
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
