@@ -10,7 +10,7 @@ build="build-essential cmake pkg-config clang libclang-rt-14-dev
 test="python3 python3-pytest python3-dnspython python3-dkim python3-nacl
 	python3-yaml python3-spf swaks libio-socket-inet6-perl
 	libnet-ssleay-perl knot knot-dnsutils opendkim-tools opendkim
-	openssl iproute2"
+	openssl iproute2 strace"
 bench="postfix postfix-policyd-spf-python spfquery hyperfine"
 
 pkgs="$build $test"
