@@ -55,18 +55,19 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
- * Every connection is a descriptor, and the usual soft limit (1024) is far
- * below max_connections: take what the hard limit allows, while still root
- * (root may raise the hard limit too, up to the kernel's nr_open).
+ * Every connection is a descriptor, and so is every DNS query in flight
+ * (libunbound's outgoing-range is 8192); the usual soft limit (1024) is far
+ * below that. Take the whole hard limit, and while still root raise the
+ * hard limit too when it cannot hold max_connections.
  */
 static void
 raise_fd_limit(const struct config *conf)
 {
-	/* Sessions, listeners, spool, resolver and delivery files. */
-	rlim_t want = (rlim_t)conf->max_connections + 256;
+	/* Sessions, resolver ports, listeners, spool and delivery files. */
+	rlim_t want = (rlim_t)conf->max_connections + 8192 + 256;
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
 	if (rl.rlim_max < want && geteuid() == 0) {
 		struct rlimit up = { want, want };
@@ -74,8 +75,10 @@ raise_fd_limit(const struct config *conf)
 		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
 			rl = up;
 	}
-	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (rl.rlim_cur < want)
 		log_warn("descriptors limit=%llu max_connections=%u: raise "
 		    "the hard limit (LimitNOFILE=)",
