@@ -19,20 +19,10 @@ if [ "$(id -u)" != 0 ]; then
 	exit 2
 fi
 
-if [ -z "${MXBENCH_IN_NS:-}" ]; then
-	if [ ! -x "$ROOT/build/mxgate" ]; then
-		echo "bench/e2e.sh: building mxgate" >&2
-		cmake -S "$ROOT" -B "$ROOT/build" >/dev/null
-		cmake --build "$ROOT/build" -j2 >/dev/null
-	fi
-	MXBENCH_OUTER_NET=$(readlink /proc/self/ns/net)
-	export MXBENCH_OUTER_NET
-	MXBENCH_IN_NS=1 exec unshare --mount --net --propagation private \
-		"$0" "$@"
-fi
+. "$ROOT/bench/lib/ns.sh"
+[ -n "${MXBENCH_IN_NS:-}" ] || ns_enter "$0" "$@"
 
 # From here on: inside the private namespaces.
-. "$ROOT/bench/lib/ns.sh"
 ns_setup
 
 # In the background, so that a signal to this shell runs its trap at once

@@ -18,19 +18,9 @@ if [ "$(id -u)" != 0 ]; then
 	exit 2
 fi
 
-if [ -z "${MXBENCH_IN_NS:-}" ]; then
-	if [ ! -x "$ROOT/build/mxgate" ]; then
-		echo "bench/slow_dns.sh: building mxgate" >&2
-		cmake -S "$ROOT" -B "$ROOT/build" >/dev/null
-		cmake --build "$ROOT/build" -j2 >/dev/null
-	fi
-	MXBENCH_OUTER_NET=$(readlink /proc/self/ns/net)
-	export MXBENCH_OUTER_NET
-	MXBENCH_IN_NS=1 exec unshare --mount --net --propagation private \
-		"$0" "$@"
-fi
-
 . "$ROOT/bench/lib/ns.sh"
+[ -n "${MXBENCH_IN_NS:-}" ] || ns_enter "$0" "$@"
+
 ns_setup
 # 500 sessions, their files and the server's: more than the usual 1024.
 ulimit -n 8192

@@ -11,6 +11,23 @@
 
 NS_DNS_HOST=127.0.6.53
 
+# ns_enter SCRIPT ARGS...: builds build/mxgate if it is missing, then runs
+# SCRIPT again inside new private mount + network namespaces (ROOT is the
+# repository; MXBENCH_IN_NS marks the inner run).
+ns_enter() {
+	script=$1
+	shift
+	if [ ! -x "$ROOT/build/mxgate" ]; then
+		echo "$(basename "$script"): building mxgate" >&2
+		cmake -S "$ROOT" -B "$ROOT/build" >/dev/null
+		cmake --build "$ROOT/build" -j2 >/dev/null
+	fi
+	MXBENCH_OUTER_NET=$(readlink /proc/self/ns/net)
+	export MXBENCH_OUTER_NET
+	MXBENCH_IN_NS=1 exec unshare --mount --net --propagation private \
+		"$script" "$@"
+}
+
 # Sets pids to the processes in this network namespace but this shell.
 # One find over /proc/*/ns/net (a readlink per process is slow with
 # hundreds); the glob is expanded by this shell before find forks, so no
