@@ -55,10 +55,10 @@ struct loader {
 	size_t errsz;
 	bool failed;
 	enum section sec;
-	unsigned sec_line;
 	char seen[CONF_SEEN_MAX][32];
 	size_t seen_count;
 	bool listen_set;
+	unsigned sections_seen; /* bit per singleton section */
 };
 
 static void
@@ -462,10 +462,12 @@ set_server(struct loader *l, const char *k, const char *v)
 		return parse_uint(v, 1000000, &c->max_connections_per_ip) &&
 		    c->max_connections_per_ip > 0;
 	if (strcmp(k, "tls_certificate") == 0) {
+		free(c->tls_certificate);
 		c->tls_certificate = conf_path(l, v);
 		return v[0] != '\0';
 	}
 	if (strcmp(k, "tls_key") == 0) {
+		free(c->tls_key);
 		c->tls_key = conf_path(l, v);
 		return v[0] != '\0';
 	}
@@ -499,6 +501,7 @@ set_key(struct loader *l, const char *k, const char *v)
 			return 1;
 		}
 		if (strcmp(k, "trust_anchor") == 0) {
+			free(c->dns_trust_anchor);
 			c->dns_trust_anchor = conf_path(l, v);
 			return v[0] != '\0';
 		}
@@ -536,6 +539,7 @@ set_key(struct loader *l, const char *k, const char *v)
 		if (strcmp(k, "deliver") == 0) {
 			if (strncmp(v, "maildir:", 8) != 0 || v[8] == '\0')
 				return 0;
+			free(d->maildir);
 			d->maildir = conf_path(l, v + 8);
 			return 1;
 		}
@@ -592,9 +596,16 @@ begin_section(struct loader *l, struct span name)
 		arg = span_trim(span_make(sp, name.len - kind.len));
 	}
 	l->seen_count = 0;
-	l->sec_line = l->line;
 	for (i = SEC_SERVER; i <= SEC_DKIM; i++) {
 		if (span_eq(name, span_cstr(sec_names[i]))) {
+			/* A second [server] would quietly override the
+			 * first: more likely a mistake than a wish. */
+			if (l->sections_seen & (1u << i)) {
+				fail(l, l->line, "[%s] given twice",
+				    sec_names[i]);
+				return;
+			}
+			l->sections_seen |= 1u << i;
 			l->sec = (enum section)i;
 			return;
 		}

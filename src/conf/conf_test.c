@@ -81,6 +81,9 @@ static const struct bad_case {
 	{ DOM "[server\n", "/etc/mx/m.conf:3: section header without ']'" },
 	{ DOM "just words\n",
 	    "/etc/mx/m.conf:3: expected 'key = value' or '[section]'" },
+	{ "[server]\ntls_key = k\n[server]\ntls_key = k\n",
+	    "/etc/mx/m.conf:3: [server] given twice" },
+	{ DOM "[dns]\n[dns]\n", "/etc/mx/m.conf:4: [dns] given twice" },
 	{ DOM "[server]\nuser = a b\n",
 	    "/etc/mx/m.conf:4: bad value for user: 'a b'" },
 };

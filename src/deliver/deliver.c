@@ -22,10 +22,16 @@
 #include "spool/spool.h"
 
 /*
- * Each delivery waits on two fsyncs (the file, then new/); threads let the
- * file system fold concurrent ones into one journal commit.
+ * Deliveries go in batches: the copies of up to DELIVER_BATCH messages
+ * share one fsync per new/ directory, and a queue that grows while the
+ * jobs run is taken in bigger bites. Few jobs at once leave the CPU and
+ * the disk to the sessions waiting for their 250: delivery catches up
+ * behind them. The batch is also what a crash may deliver twice (copies
+ * renamed into new/ before their directory fsync and DONE records), so it
+ * stays small.
  */
-#define DELIVER_THREADS 8
+#define DELIVER_THREADS 2
+#define DELIVER_BATCH 8
 /* Maildir files are written through a buffer of this size. */
 #define DELIVER_OUT_BUF (64 * 1024)
 #define DELIVER_PATH_MAX 4096
@@ -38,14 +44,19 @@ struct deliver {
 	const struct config *conf;
 	struct work_pool *pool;
 	char host[128]; /* for unique names: no '/' or ':' */
+	int pid;
 	atomic_uint seq;
 	bool stopping;
 	struct deliver_msg *msgs; /* every message being worked on */
+	struct deliver_msg *ready, **ready_tail; /* waiting for a job */
+	struct deliver_batch *idle; /* free job slots */
+	unsigned running;
 };
 
 struct deliver_msg {
 	struct deliver *d;
 	struct deliver_msg *prev, *next;
+	struct deliver_msg *ready_next;
 	struct event *timer;
 	unsigned delay_s;
 	int result; /* from the job: 0, or why some copy is still missing */
@@ -200,10 +211,14 @@ deliver_path(struct deliver *d, struct span rcpt, char *mbox, size_t sz)
 	return 0;
 }
 
-/* Worker thread: one copy, the Maildir way. */
+/*
+ * Worker thread: one copy, the Maildir way, except the fsync of new/,
+ * which the caller makes once for every copy of its batch in that
+ * directory. newdir receives the directory's path.
+ */
 static int
 deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
-    struct deliver_out *o)
+    struct deliver_out *o, char newdir[DELIVER_PATH_MAX])
 {
 	const struct spool_file_info *info = spool_queued_info(q);
 	struct span rcpt = spool_queued_rcpt(q, i);
@@ -217,7 +232,7 @@ deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
 		return rc;
 	gettimeofday(&tv, NULL);
 	snprintf(uniq, sizeof uniq, "%lld.M%ldP%dQ%u.%s", (long long)tv.tv_sec,
-	    (long)tv.tv_usec, (int)getpid(), atomic_fetch_add(&d->seq, 1),
+	    (long)tv.tv_usec, d->pid, atomic_fetch_add(&d->seq, 1),
 	    d->host);
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s/tmp/%s", mbox, uniq) >=
 	    sizeof tmp ||
@@ -257,66 +272,146 @@ deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
 		unlink(tmp);
 		return rc;
 	}
-	snprintf(new, sizeof new, "%s/new", mbox);
-	return fsync_dir(new);
+	snprintf(newdir, DELIVER_PATH_MAX, "%s/new", mbox);
+	return 0;
 }
 
-/* Worker thread: every copy still missing, then the queue file's fate. */
+/* A copy made in a batch: it counts once its new/ has been fsync'd. */
+struct deliver_copy {
+	struct deliver_msg *m;
+	size_t rcpt;
+	size_t dir; /* index in the batch's directories */
+	int rc;
+};
+
+struct deliver_batch {
+	struct deliver *d;
+	struct deliver_batch *next;
+	struct deliver_msg *msgs[DELIVER_BATCH];
+	struct spool_queued *q[DELIVER_BATCH];
+	size_t n;
+	struct deliver_copy *copies;
+	size_t ncopies, capcopies;
+	char (*dirs)[DELIVER_PATH_MAX];
+	int *dir_rc;
+	size_t ndirs, capdirs;
+	struct deliver_out out;
+};
+
+static size_t
+batch_dir(struct deliver_batch *b, const char *dir)
+{
+	size_t i;
+
+	for (i = 0; i < b->ndirs; i++)
+		if (strcmp(b->dirs[i], dir) == 0)
+			return i;
+	if (b->ndirs == b->capdirs) {
+		b->capdirs = b->capdirs ? b->capdirs * 2 : 8;
+		b->dirs = xrealloc(b->dirs, b->capdirs * sizeof *b->dirs);
+		b->dir_rc = xrealloc(b->dir_rc, b->capdirs *
+		    sizeof *b->dir_rc);
+	}
+	memcpy(b->dirs[b->ndirs], dir, strlen(dir) + 1);
+	return b->ndirs++;
+}
+
+static void
+batch_add_copy(struct deliver_batch *b, struct deliver_msg *m, size_t rcpt,
+    size_t dir, int rc)
+{
+	if (b->ncopies == b->capcopies) {
+		b->capcopies = b->capcopies ? b->capcopies * 2 : 64;
+		b->copies = xrealloc(b->copies, b->capcopies *
+		    sizeof *b->copies);
+	}
+	b->copies[b->ncopies++] = (struct deliver_copy){ m, rcpt, dir, rc };
+}
+
+static void
+log_copy(struct deliver_msg *m, struct span rcpt, int rc)
+{
+	char rbuf[LOG_VALUE_MAX];
+
+	log_escape(rbuf, sizeof rbuf, rcpt.p, rcpt.len);
+	if (rc == 0)
+		log_info("deliver id=%s to=<%s> result=ok", m->id, rbuf);
+	else
+		log_warn("deliver id=%s to=<%s> result=deferred "
+		    "error=\"%s\"", m->id, rbuf, err_str(rc));
+}
+
+/*
+ * Worker thread: a batch of messages. Every missing copy is written and
+ * renamed into new/; then each new/ directory is fsync'd once for all the
+ * copies in it; only then does a queue file go (every copy durable) or get
+ * DONE records for the copies that made it (some still missing).
+ */
 static void
 deliver_run(void *arg)
 {
-	struct deliver_msg *m = arg;
-	struct deliver *d = m->d;
-	struct spool_queued *q;
-	struct deliver_out *o;
-	size_t i, missing = 0;
-	int rc, first = 0;
+	struct deliver_batch *b = arg;
+	char newdir[DELIVER_PATH_MAX];
+	size_t k, i, c;
 
-	rc = spool_queued_open(d->spool, m->id, &q);
-	if (rc < 0) {
-		/* Gone: delivered and removed by an earlier run. */
-		m->result = rc == ERR_NOTFOUND ? 0 : rc;
-		return;
-	}
-	o = xmalloc(sizeof *o);
-	for (i = 0; i < spool_queued_info(q)->rcpt_count; i++) {
-		struct span r = spool_queued_rcpt(q, i);
-		char rbuf[LOG_VALUE_MAX];
+	b->ncopies = b->ndirs = 0;
+	for (k = 0; k < b->n; k++) {
+		struct deliver_msg *m = b->msgs[k];
+		int rc = spool_queued_open(b->d->spool, m->id, &b->q[k]);
 
-		if (spool_queued_is_done(q, i))
-			continue;
-		rc = deliver_copy(d, q, i, o);
-		log_escape(rbuf, sizeof rbuf, r.p, r.len);
-		if (rc == 0)
-			rc = spool_queued_mark_done(q, i);
-		if (rc == 0) {
-			log_info("deliver id=%s to=<%s> result=ok", m->id,
-			    rbuf);
+		m->result = 0;
+		if (rc < 0) {
+			/* Gone: delivered and removed by an earlier run. */
+			m->result = rc == ERR_NOTFOUND ? 0 : rc;
+			b->q[k] = NULL;
 			continue;
 		}
-		log_warn("deliver id=%s to=<%s> result=deferred error=\"%s\"",
-		    m->id, rbuf, err_str(rc));
-		missing++;
-		if (first == 0)
-			first = rc;
+		for (i = 0; i < spool_queued_info(b->q[k])->rcpt_count; i++) {
+			if (spool_queued_is_done(b->q[k], i))
+				continue;
+			rc = deliver_copy(b->d, b->q[k], i, &b->out, newdir);
+			batch_add_copy(b, m, i, rc == 0 ?
+			    batch_dir(b, newdir) : 0, rc);
+		}
 	}
-	free(o);
-	/*
-	 * Every copy is fsync'd in new/ before its DONE record exists, so the
-	 * queue file can go; when copies are missing, their DONE records are
-	 * made durable so a crash does not repeat the ones that succeeded.
-	 */
-	if (missing == 0)
-		rc = spool_queued_remove(q);
-	else
-		rc = spool_queued_sync(q);
-	if (rc < 0 && first == 0)
-		first = rc;
-	spool_queued_close(q);
-	m->result = first;
+	for (i = 0; i < b->ndirs; i++)
+		b->dir_rc[i] = fsync_dir(b->dirs[i]);
+	for (k = 0, c = 0; k < b->n; k++) {
+		struct deliver_msg *m = b->msgs[k];
+		struct spool_queued *q = b->q[k];
+		size_t missing = 0, first = c;
+		int rc = 0;
+
+		if (q == NULL)
+			continue;
+		for (; c < b->ncopies && b->copies[c].m == m; c++) {
+			struct deliver_copy *cp = &b->copies[c];
+
+			if (cp->rc == 0)
+				cp->rc = b->dir_rc[cp->dir];
+			log_copy(m, spool_queued_rcpt(q, cp->rcpt), cp->rc);
+			if (cp->rc < 0 && m->result == 0)
+				m->result = cp->rc;
+			missing += cp->rc < 0;
+		}
+		if (missing == 0) {
+			rc = spool_queued_remove(q);
+		} else {
+			for (i = first; i < c && rc == 0; i++)
+				if (b->copies[i].rc == 0)
+					rc = spool_queued_mark_done(q,
+					    b->copies[i].rcpt);
+			if (rc == 0)
+				rc = spool_queued_sync(q);
+		}
+		if (rc < 0 && m->result == 0)
+			m->result = rc;
+		spool_queued_close(q);
+		b->q[k] = NULL;
+	}
 }
 
-static void deliver_start(struct deliver_msg *m);
+static void deliver_kick(struct deliver *d);
 
 static void
 deliver_msg_free(struct deliver_msg *m)
@@ -335,17 +430,27 @@ deliver_msg_free(struct deliver_msg *m)
 }
 
 static void
+deliver_ready(struct deliver_msg *m)
+{
+	struct deliver *d = m->d;
+
+	m->ready_next = NULL;
+	*d->ready_tail = m;
+	d->ready_tail = &m->ready_next;
+	deliver_kick(d);
+}
+
+static void
 deliver_retry(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	deliver_start(arg);
+	deliver_ready(arg);
 }
 
 static void
-deliver_done(void *arg)
+deliver_msg_done(struct deliver_msg *m)
 {
-	struct deliver_msg *m = arg;
 	struct deliver *d = m->d;
 	struct timeval tv = { 0, 0 };
 
@@ -367,10 +472,38 @@ deliver_done(void *arg)
 }
 
 static void
-deliver_start(struct deliver_msg *m)
+deliver_done(void *arg)
 {
-	m->result = 0;
-	work_submit(m->d->pool, deliver_run, deliver_done, m);
+	struct deliver_batch *b = arg;
+	struct deliver *d = b->d;
+	size_t k;
+
+	for (k = 0; k < b->n; k++)
+		deliver_msg_done(b->msgs[k]);
+	b->n = 0;
+	b->next = d->idle;
+	d->idle = b;
+	d->running--;
+	deliver_kick(d);
+}
+
+/* Starts batches while a job slot is free and messages wait. */
+static void
+deliver_kick(struct deliver *d)
+{
+	while (d->ready && d->idle && !d->stopping) {
+		struct deliver_batch *b = d->idle;
+
+		d->idle = b->next;
+		while (d->ready && b->n < DELIVER_BATCH) {
+			b->msgs[b->n++] = d->ready;
+			d->ready = d->ready->ready_next;
+		}
+		if (d->ready == NULL)
+			d->ready_tail = &d->ready;
+		d->running++;
+		work_submit(d->pool, deliver_run, deliver_done, b);
+	}
 }
 
 static void
@@ -386,7 +519,7 @@ deliver_on_queued(void *arg, const char *queue_id)
 	if (d->msgs)
 		d->msgs->prev = m;
 	d->msgs = m;
-	deliver_start(m);
+	deliver_ready(m);
 }
 
 struct deliver *
@@ -394,17 +527,27 @@ deliver_new(struct event_base *base, struct spool *spool,
     const struct config *conf)
 {
 	struct deliver *d = xcalloc(1, sizeof *d);
+	unsigned i;
 	char *s;
 
 	d->base = base;
 	d->spool = spool;
 	d->conf = conf;
+	d->pid = (int)getpid();
 	if (gethostname(d->host, sizeof d->host - 1) < 0 || !d->host[0])
 		snprintf(d->host, sizeof d->host, "localhost");
 	/* Maildir reserves '/' and ':' in unique names. */
 	for (s = d->host; *s; s++)
 		if (*s == '/' || *s == ':')
 			*s = '_';
+	d->ready_tail = &d->ready;
+	for (i = 0; i < DELIVER_THREADS; i++) {
+		struct deliver_batch *b = xcalloc(1, sizeof *b);
+
+		b->d = d;
+		b->next = d->idle;
+		d->idle = b;
+	}
 	d->pool = work_new(base, DELIVER_THREADS);
 	spool_on_queued(spool, deliver_on_queued, d);
 	return d;
@@ -420,5 +563,14 @@ deliver_free(struct deliver *d)
 	work_free(d->pool);
 	while (d->msgs)
 		deliver_msg_free(d->msgs);
+	while (d->idle) {
+		struct deliver_batch *b = d->idle;
+
+		d->idle = b->next;
+		free(b->copies);
+		free(b->dirs);
+		free(b->dir_rc);
+		free(b);
+	}
 	free(d);
 }

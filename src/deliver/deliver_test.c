@@ -271,6 +271,31 @@ test_delivers_queue_at_start(void **state)
 	assert_int_equal(mail_count(h, "carol", "new"), 3);
 }
 
+/*
+ * A backlog bigger than a batch, to one mailbox and to several: every copy
+ * arrives exactly once, whatever batch it was in.
+ */
+static void
+test_backlog_in_batches(void **state)
+{
+	static const char *const one[] = { "ivy@example.test" };
+	static const char *const two[] = { "ivy@example.test",
+		"jay@example.test" };
+	struct harness *h = *state;
+	int i;
+
+	h_start_spool(h);
+	for (i = 0; i < 150; i++)
+		queue_msg(h, i % 3 ? one : two, i % 3 ? 1 : 2);
+	spool_close(h->spool);
+	h_start_spool(h);
+	h->deliver = deliver_new(h->base, h->spool, h->conf);
+	run_until_queue(h, 0, 30);
+	assert_int_equal(mail_count(h, "ivy", "new"), 150);
+	assert_int_equal(mail_count(h, "jay", "new"), 50);
+	assert_int_equal(mail_count(h, "ivy", "tmp"), 0);
+}
+
 /* A copy recorded as done before a restart is not made again. */
 static void
 test_no_second_copy_after_restart(void **state)
@@ -348,6 +373,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delivers_each_recipient,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivers_queue_at_start,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backlog_in_batches,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_no_second_copy_after_restart, setup, teardown),

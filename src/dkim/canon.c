@@ -131,18 +131,30 @@ static const unsigned char relaxed_stop[256] = {
 	[' '] = 1, ['\t'] = 1, ['\r'] = 1,
 };
 
-/* CRLF at p[j] followed by a byte that starts more content (j + 2 < len):
- * the line end goes into the run. */
-static bool
-crlf_then_text(const char *p, size_t j, size_t len)
+/*
+ * Line ends at p[j] that text follows: CRLF, any number of empty lines,
+ * then a byte that starts content (stop[] says which bytes do not). They
+ * are inner line ends and go into the run as they are. Returns the offset
+ * after them, or 0 when they are not known to be inner (yet).
+ */
+static size_t
+inner_eols(const char *p, size_t j, size_t len, const unsigned char *stop)
 {
-	return len - j >= 3 && p[j] == '\r' && p[j + 1] == '\n' &&
-	    !relaxed_stop[(unsigned char)p[j + 2]];
+	if (len - j < 3 || p[j] != '\r' || p[j + 1] != '\n')
+		return 0;
+	j += 2;
+	while (len - j >= 2 && p[j] == '\r' && p[j + 1] == '\n')
+		j += 2;
+	return j < len && !stop[(unsigned char)p[j]] ? j + 1 : 0;
 }
+
+/* Bytes that may not start a line inside a simple run: a CR could begin
+ * the CRLF of an empty line at the end of the body. */
+static const unsigned char simple_stop[256] = { ['\r'] = 1 };
 
 /*
  * The relaxed scan goes sixteen bytes at a time, with the following bytes
- * from loads one and two bytes further on. GCC's generic vectors keep it
+ * from loads one to four bytes further on. GCC's generic vectors keep it
  * portable: each architecture gets its own SIMD, or plain words.
  */
 #define VEC 16
@@ -154,10 +166,13 @@ relaxed_skip(const char *p, size_t j, size_t len)
 	unsigned char w __attribute__((vector_size(VEC)));
 	unsigned char n1 __attribute__((vector_size(VEC)));
 	unsigned char n2 __attribute__((vector_size(VEC)));
+	unsigned char n3 __attribute__((vector_size(VEC)));
+	unsigned char n4 __attribute__((vector_size(VEC)));
 	signed char m __attribute__((vector_size(VEC)));
+	signed char ok __attribute__((vector_size(VEC)));
 	uint64_t any[VEC / 8];
 
-	while (len - j > VEC + 1) {
+	while (len - j > VEC + 3) {
 		memcpy(&w, p + j, VEC);
 		memcpy(&n1, p + j + 1, VEC);
 		/* First a cheap test that passes most blocks: no control
@@ -168,12 +183,17 @@ relaxed_skip(const char *p, size_t j, size_t len)
 			j += VEC;
 			continue;
 		}
-		/* Then the exact one, which lets line ends through. */
+		/* Then the exact one, which lets through line ends followed
+		 * by text, or by one empty line and text (a paragraph). */
 		memcpy(&n2, p + j + 2, VEC);
+		memcpy(&n3, p + j + 3, VEC);
+		memcpy(&n4, p + j + 4, VEC);
+		ok = (n1 == '\n') & (((n2 != ' ') & (n2 != '\t') &
+		    (n2 != '\r')) | ((n2 == '\r') & (n3 == '\n') &
+		    (n4 != ' ') & (n4 != '\t') & (n4 != '\r')));
 		m = (w == '\t') |
 		    ((w == ' ') & ((n1 == ' ') | (n1 == '\t') | (n1 == '\r'))) |
-		    ((w == '\r') & ~((n1 == '\n') & (n2 != ' ') &
-		    (n2 != '\t') & (n2 != '\r')));
+		    ((w == '\r') & ~ok);
 		memcpy(any, &m, VEC);
 		if (any[0] | any[1])
 			break;
@@ -193,14 +213,15 @@ relaxed_run(const char *p, size_t j, size_t len)
 		end = len - j > VEC ? j + VEC : len;
 		while (j < end) {
 			unsigned char c = (unsigned char)p[j];
+			size_t k;
 
 			if (!relaxed_stop[c])
 				j++;
 			else if (c == ' ' && len - j >= 2 &&
 			    !relaxed_stop[(unsigned char)p[j + 1]])
 				j += 2;
-			else if (crlf_then_text(p, j, len))
-				j += 3;
+			else if ((k = inner_eols(p, j, len, relaxed_stop)))
+				j = k;
 			else
 				return j;
 		}
@@ -214,14 +235,14 @@ simple_run(const char *p, size_t j, size_t len)
 {
 	for (;;) {
 		const char *q = memchr(p + j, '\r', len - j);
+		size_t k;
 
 		if (q == NULL)
 			return len;
 		j = (size_t)(q - p);
-		/* A line end followed by a line that is not empty. */
-		if (len - j < 3 || p[j + 1] != '\n' || p[j + 2] == '\r')
+		if ((k = inner_eols(p, j, len, simple_stop)) == 0)
 			return j;
-		j += 3;
+		j = k;
 	}
 }
 

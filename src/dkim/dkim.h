@@ -16,15 +16,17 @@
  * in dkim_verify_skipped() and not examined. A message without signature
  * gives no result (RFC 8601 "none").
  *
- * Verdicts (RFC 8601 2.7.1): PASS; FAIL for a signature that is well formed
- * but does not verify or is not acceptable (body hash or signature
+ * Verdicts (RFC 8601 2.7.1): PASS; FAIL for a signature that is well
+ * formed but does not verify or is not acceptable (body hash or signature
  * mismatch, rsa-sha1 (RFC 8301 3.1), an RSA key under 1024 bits (RFC 8301
- * 3.2), a revoked key (empty p=), an expired signature, x= before t=, an
- * i= outside the d= a t=s key demands, more than one From field
- * (RFC 6376 8.15)); PERMERROR for a signature or key record that cannot be
- * used (syntax, missing tag, no key record, unknown algorithm, key type or
- * service); TEMPERROR when the key lookup failed for now (DNS). NEUTRAL is
- * not produced today; POLICY is left to callers with a local policy.
+ * 3.2), a revoked key (empty p=), an expired signature, x= not after t=,
+ * an i= in a subdomain when the key says t=s, l= longer than the body,
+ * more than one From field (RFC 6376 8.15)); PERMERROR for a signature or
+ * key record that cannot be used (syntax, missing tag, From not signed,
+ * no key record, unknown algorithm, key type or service); TEMPERROR when
+ * the key lookup failed for now (DNS). NEUTRAL is not produced today;
+ * POLICY is left to callers with a local policy. The reason text says
+ * which rule decided.
  *
  * Ownership: a verifier owns everything it allocates; dkim_verify_free()
  * cancels pending key lookups and releases it. Results passed to the

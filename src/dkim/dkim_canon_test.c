@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "dkim/dkim_int.h"
 
 static const struct {
@@ -197,6 +198,92 @@ test_body_many_empty_lines(void **state)
 	assert_int_equal(c.bytes, 2 * 100000 + 3);
 }
 
+/* RFC 6376 3.4.3/3.4.4 the plain way, line by line over the whole body. */
+static void
+reference(enum dkim_canon c, const char *p, size_t len, struct buf *out)
+{
+	size_t i = 0, keep = 0;
+
+	while (i < len) {
+		size_t start = i, end, before = out->len;
+		bool sp = false;
+
+		while (i < len && !(p[i] == '\r' && i + 1 < len &&
+		    p[i + 1] == '\n'))
+			i++;
+		end = i;
+		i = i < len ? i + 2 : len;
+		for (; start < end; start++) {
+			if (c == DKIM_C_RELAXED &&
+			    (p[start] == ' ' || p[start] == '\t')) {
+				sp = true;
+				continue;
+			}
+			if (sp)
+				buf_addc(out, ' ');
+			sp = false;
+			buf_addc(out, p[start]);
+		}
+		buf_add(out, "\r\n", 2);
+		/* Empty lines count only when a later line has content. */
+		if (out->len - before > 2)
+			keep = out->len;
+	}
+	out->len = keep;
+	if (c == DKIM_C_SIMPLE && out->len == 0)
+		buf_add(out, "\r\n", 2);
+}
+
+static void
+buf_emit(void *arg, const char *p, size_t len)
+{
+	buf_add(arg, p, len);
+}
+
+/*
+ * Long bodies made of words, single and double spaces, tabs, line ends,
+ * empty and blank lines and stray CRs, at every alignment the 16-byte
+ * scan can meet them: the stream must equal the plain reference.
+ */
+static void
+test_body_long_random(void **state)
+{
+	static const char *piece[] = { "word", "x", " ", "  ", "\t", "\r\n",
+		"\r\n\r\n", "\r\n \r\n", "\r", "\n", " \r\n", ".",
+		"\r\n\r\n\r\n", "\xe9", "\r\n\r\n\t", "\r\n\r\n ",
+		"\r\n\t", "\r\n " };
+	uint32_t seed = 12345;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 20000; round++) {
+		struct buf in = { 0 }, ref = { 0 }, got = { 0 };
+		struct dkim_bodycanon b;
+		int k, n, c;
+
+		n = 1 + round % 151;
+		for (k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf_adds(&in, piece[(seed >> 16) %
+			    (sizeof(piece) / sizeof(piece[0]))]);
+		}
+		for (c = DKIM_C_SIMPLE; c <= DKIM_C_RELAXED; c++) {
+			buf_reset(&ref);
+			buf_reset(&got);
+			reference((enum dkim_canon)c, in.p, in.len, &ref);
+			dkim_body_init(&b, (enum dkim_canon)c, buf_emit, &got);
+			dkim_body_feed(&b, in.p, in.len);
+			dkim_body_finish(&b);
+			if (got.len != ref.len || (ref.len &&
+			    memcmp(got.p, ref.p, ref.len) != 0))
+				fail_msg("round %d canon %d: differs", round, c);
+		}
+		buf_free(&in);
+		buf_free(&ref);
+		buf_free(&got);
+	}
+}
+
 int
 main(void)
 {
@@ -204,6 +291,7 @@ main(void)
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_body_many_empty_lines),
+		cmocka_unit_test(test_body_long_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

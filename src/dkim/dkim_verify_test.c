@@ -408,7 +408,11 @@ test_times(void **state)
 	opt.now = 1600000000;
 	verify(&msg, 0, &opt, &o);
 	assert_int_equal(o.res[0].status, DKIM_FAIL);
-	assert_string_equal(o.res[0].reason, "x= is before t=");
+	assert_string_equal(o.res[0].reason, "x= is not after t=");
+	sign(&msg, fx.ed, HDRS, BODY, "relaxed/relaxed", TAGS_ED
+	    "; t=1700000000; x=1700000000", -1);
+	verify(&msg, 0, &opt, &o);
+	assert_int_equal(o.res[0].status, DKIM_FAIL);
 	buf_free(&msg);
 }
 
@@ -612,6 +616,10 @@ test_lifecycle(void **state)
 	assert_int_equal(o.n, 0);
 	buf_reset(&msg);
 	verify(&msg, 0, NULL, &o);
+	assert_int_equal(o.n, 0);
+	/* No header fields at all: everything is body, nothing signed. */
+	buf_adds(&msg, "\r\nDKIM-Signature: v=1; a=rsa-sha256\r\n");
+	verify(&msg, 1, NULL, &o);
 	assert_int_equal(o.n, 0);
 	buf_free(&msg);
 }

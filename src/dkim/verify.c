@@ -56,7 +56,7 @@ struct body {
 	struct dkim_bodycanon bc;
 	bool used;
 	size_t len;
-	char buf[DKIM_BODY_BUF];
+	char *buf; /* DKIM_BODY_BUF bytes, once used */
 };
 
 struct sigstate {
@@ -134,10 +134,6 @@ dkim_verify_new(struct dns *dns, const struct dkim_options *opts)
 		v->opt.max_signatures = DKIM_SIGNATURES_MAX;
 	if (v->opt.max_header == 0)
 		v->opt.max_header = DKIM_HEADER_MAX;
-	/* One explicit fetch instead of an implicit one per digest. */
-	v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (v->sha256 == NULL)
-		fatal("dkim: OpenSSL has no SHA256");
 	for (c = DKIM_C_SIMPLE; c <= DKIM_C_RELAXED; c++) {
 		v->body[c].v = v;
 		dkim_body_init(&v->body[c].bc, (enum dkim_canon)c, body_emit,
@@ -161,6 +157,8 @@ dkim_verify_free(struct dkim_verify *v)
 	for (i = 0; i < v->nhasher; i++)
 		EVP_MD_CTX_free(v->hasher[i].md);
 	EVP_MD_free(v->sha256);
+	free(v->body[DKIM_C_SIMPLE].buf);
+	free(v->body[DKIM_C_RELAXED].buf);
 	buf_free(&v->hdr);
 	free(v->field);
 	free(v->sig);
@@ -223,7 +221,7 @@ body_emit(void *arg, const char *p, size_t len)
 
 	/* Long runs go to the hashes as they are; shorter pieces are
 	 * gathered first to save calls into OpenSSL. */
-	if (len >= DKIM_BODY_DIRECT || len > sizeof(b->buf) - b->len) {
+	if (len >= DKIM_BODY_DIRECT || len > DKIM_BODY_BUF - b->len) {
 		body_flush(b);
 		if (len >= DKIM_BODY_DIRECT) {
 			hashers_update(b->v, b->bc.c, p, len);
@@ -260,12 +258,13 @@ index_fields(struct dkim_verify *v, size_t len)
 	size_t i = 0, cap = 0;
 
 	while (i < len) {
-		size_t start = i, end;
+		size_t start = i, end = i;
 		const char *colon;
 		struct field *f;
 
-		/* A field ends at a CRLF not followed by WSP (unfolding). */
-		for (end = i;; end++) {
+		/* A field ends at a CRLF not followed by WSP (RFC 5322 2.2.3
+		 * unfolding); a bare LF is content, as in canonicalisation. */
+		for (;;) {
 			const char *q = memchr(p + end, '\n', len - end);
 
 			if (q == NULL) {
@@ -273,9 +272,9 @@ index_fields(struct dkim_verify *v, size_t len)
 				break;
 			}
 			end = (size_t)(q - p) + 1;
-			if (end == len || (p[end] != ' ' && p[end] != '\t'))
+			if (end - start >= 2 && p[end - 2] == '\r' &&
+			    (end == len || (p[end] != ' ' && p[end] != '\t')))
 				break;
-			end--;
 		}
 		if (v->nfield == cap) {
 			cap = cap ? 2 * cap : 32;
@@ -405,7 +404,10 @@ hasher_for(struct dkim_verify *v, const struct dkim_sig *sig)
 	h->l = sig->l;
 	h->md = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(h->md, v->sha256, NULL);
-	v->body[sig->bcanon].used = true;
+	if (!v->body[sig->bcanon].used) {
+		v->body[sig->bcanon].used = true;
+		v->body[sig->bcanon].buf = xmalloc(DKIM_BODY_BUF);
+	}
 	return (int)v->nhasher++;
 }
 
@@ -457,8 +459,9 @@ sig_precheck(struct dkim_verify *v, struct sigstate *s,
 
 	if (s->sig.alg == DKIM_A_RSA_SHA1)
 		decide(s, r, DKIM_FAIL, "rsa-sha1 is not accepted (RFC 8301)");
-	else if (s->sig.has_x && s->sig.has_t && s->sig.x < s->sig.t)
-		decide(s, r, DKIM_FAIL, "x= is before t=");
+	else if (s->sig.has_x && s->sig.has_t && s->sig.x <= s->sig.t)
+		/* RFC 6376 3.5 x=: it MUST be greater than t=. */
+		decide(s, r, DKIM_FAIL, "x= is not after t=");
 	else if (s->sig.has_x && s->sig.x < (unsigned long long)now)
 		decide(s, r, DKIM_FAIL, "signature expired");
 	else if (froms > 1)
@@ -484,6 +487,10 @@ header_done(struct dkim_verify *v, size_t len)
 		return;
 	if (n > v->opt.max_signatures)
 		n = v->opt.max_signatures;
+	/* One explicit fetch for all digests of the message, instead of an
+	 * implicit one per digest; unsigned mail needs none. */
+	if ((v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		fatal("dkim: OpenSSL has no SHA256");
 	sf = xcalloc(n, sizeof(*sf));
 	v->sig = xcalloc(n, sizeof(*v->sig));
 	v->res = xcalloc(n, sizeof(*v->res));
@@ -594,6 +601,22 @@ header_overflow(struct dkim_verify *v)
 	v->nfield = 0;
 }
 
+/* The first CRLF CRLF in p[0..len), or NULL; memchr finds the LFs far
+ * faster than a general memmem. */
+static const char *
+blank_line(const char *p, size_t len)
+{
+	const char *q = p, *end = p + len;
+
+	while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+		if (q - p >= 3 && q[-1] == '\r' &&
+		    q[-2] == '\n' && q[-3] == '\r')
+			return q - 3;
+		q++;
+	}
+	return NULL;
+}
+
 void
 dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 {
@@ -609,11 +632,14 @@ dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 	if (v->state != V_HEADER || len == 0)
 		return;
 	/* Buffer no more than the bound (plus the blank line) of a chunk
-	 * that may carry the whole message. */
+	 * that may carry the whole message, and nothing past the blank
+	 * line: the body is not copied. */
 	old = v->hdr.len;
 	take = v->opt.max_header + 4 - old;
 	if (take > len)
 		take = len;
+	if ((end = blank_line(p, take)))
+		take = (size_t)(end - p) + 4;
 	buf_add(&v->hdr, p, take);
 	if (v->hdr.len >= 2 && old < 2 && v->hdr.p[0] == '\r' &&
 	    v->hdr.p[1] == '\n') {
@@ -621,8 +647,7 @@ dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 		hlen = 0;
 	} else {
 		from = v->scanned >= 3 ? v->scanned - 3 : 0;
-		end = memmem(v->hdr.p + from, v->hdr.len - from, "\r\n\r\n",
-		    4);
+		end = blank_line(v->hdr.p + from, v->hdr.len - from);
 		if (end == NULL) {
 			v->scanned = v->hdr.len;
 			if (v->hdr.len > v->opt.max_header)

@@ -512,8 +512,8 @@ data_done(struct smtp_session *s)
 		    "NUL in message");
 	} else if (t->too_big) {
 		log_txn(s, NULL, "rejected", "size");
-		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of %llu",
-		    (unsigned long long)s->srv->conf->max_message_size);
+		smtp_reply(s, 552, "5.3.4", "Message size exceeds limit of "
+		    "%llu", (unsigned long long)s->srv->conf->max_message_size);
 	} else if (t->write_err) {
 		log_txn(s, NULL, "tempfail", err_str(t->write_err));
 		if (t->write_err == ERR_NOSPACE)

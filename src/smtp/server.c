@@ -52,14 +52,40 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < srv->listener_count; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+static void
 on_accept_error(struct evconnlistener *l, void *arg)
 {
+	struct listener_ctx *ctx = arg;
+	struct smtp_server *srv = ctx->srv;
+	static const struct timeval pause = { 0, SMTP_ACCEPT_PAUSE_MS * 1000 };
 	int e = EVUTIL_SOCKET_ERROR();
+	size_t i;
 
 	(void)l;
-	(void)arg;
-	/* Out of descriptors, say: keep serving the sessions we have. */
-	log_warn("accept error=%s", evutil_socket_error_to_string(e));
+	/*
+	 * Out of descriptors or memory: the pending connection stays in the
+	 * backlog and the listener stays readable, so accepting again at
+	 * once would spin. Serve the sessions we have and retry shortly.
+	 */
+	log_warn("accept error=\"%s\" pause_ms=%d",
+	    evutil_socket_error_to_string(e), SMTP_ACCEPT_PAUSE_MS);
+	for (i = 0; i < srv->listener_count; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	if (!srv->accept_pause_ev)
+		srv->accept_pause_ev = evtimer_new(srv->base, on_accept_resume,
+		    srv);
+	evtimer_add(srv->accept_pause_ev, &pause);
 }
 
 static void
@@ -220,6 +246,8 @@ smtp_server_shutdown(struct smtp_server *srv, smtp_drained_cb *done,
 	srv->shutting_down = true;
 	srv->drained = done;
 	srv->drained_arg = arg;
+	if (srv->accept_pause_ev)
+		evtimer_del(srv->accept_pause_ev);
 	close_listeners(srv);
 	log_info("shutdown sessions=%u", srv->session_count);
 	for (s = srv->sessions; s; s = next) {
@@ -237,6 +265,8 @@ smtp_server_free(struct smtp_server *srv)
 	close_listeners(srv);
 	if (srv->drained_ev)
 		event_free(srv->drained_ev);
+	if (srv->accept_pause_ev)
+		event_free(srv->accept_pause_ev);
 	smtp_limits_free(srv->limits);
 	spf_free(srv->spf);
 	dkim_keycache_free(srv->dkim_keys);

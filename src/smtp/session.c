@@ -174,18 +174,19 @@ static void
 reply_vadd(struct smtp_session *s, int code, char sep, const char *enh,
     const char *fmt, va_list ap)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	char text[512];
-	int n;
+	char line[SMTP_REPLY_MAX];
+	int n, m;
 
-	n = vsnprintf(text, sizeof text, fmt, ap);
-	if (n < 0)
-		text[0] = '\0';
-	if (enh)
-		evbuffer_add_printf(out, "%03d%c%s %s\r\n", code, sep, enh,
-		    text);
-	else
-		evbuffer_add_printf(out, "%03d%c%s\r\n", code, sep, text);
+	/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets. */
+	n = enh ? snprintf(line, sizeof line, "%03d%c%s ", code, sep, enh) :
+	    snprintf(line, sizeof line, "%03d%c", code, sep);
+	m = vsnprintf(line + n, sizeof line - (size_t)n - 2, fmt, ap);
+	if (m < 0)
+		m = 0;
+	if ((size_t)(n + m) > sizeof line - 3)
+		m = (int)(sizeof line - 3) - n;
+	memcpy(line + n + m, "\r\n", 2);
+	evbuffer_add(bufferevent_get_output(s->bev), line, (size_t)(n + m + 2));
 	log_debug("s=%s reply %03d %s", s->id, code, enh ? enh : "");
 }
 
@@ -587,9 +588,11 @@ static void
 session_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
+	char helo[LOG_VALUE_MAX];
 
+	log_escape(helo, sizeof helo, s->helo, strlen(s->helo));
 	log_info("s=%s disconnect client=%s helo=%s tls=%s msgs=%u reason=%s",
-	    s->id, s->ip, s->helo[0] ? s->helo : "-",
+	    s->id, s->ip, helo[0] ? helo : "-",
 	    s->tls ? s->tls_version : "no", s->msgs,
 	    s->close_reason ? s->close_reason : "quit");
 	session_txn_reset(s);

@@ -23,6 +23,8 @@
 #include "smtp/smtp.h"
 
 /* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
+/* RFC 5321 4.5.3.1.5: a reply line too. */
+#define SMTP_REPLY_MAX 512
 #define SMTP_LINE_MAX 512
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with the brackets. */
 #define SMTP_PATH_MAX 256
@@ -224,6 +226,7 @@ struct smtp_server {
 	smtp_drained_cb *drained;
 	void *drained_arg;
 	struct event *drained_ev;
+	struct event *accept_pause_ev; /* re-enables accepting after EMFILE */
 };
 
 struct smtp_txn {
@@ -291,6 +294,8 @@ struct smtp_session {
 
 /* Read in big pieces: fewer syscalls per message. */
 #define SMTP_READ_MAX (64 * 1024)
+/* How long accepting pauses after an accept() error (EMFILE...). */
+#define SMTP_ACCEPT_PAUSE_MS 100
 #define SMTP_DATA_CHUNK (64 * 1024)
 /* Input buffered per session at most (pipelined or while parked). */
 #define SMTP_INPUT_MAX (256 * 1024)

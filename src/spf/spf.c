@@ -287,6 +287,7 @@ count_void(struct spf_check *c, const struct dns_answer *a)
 {
 	if (a->status != DNS_NXDOMAIN && a->status != DNS_NODATA)
 		return true;
+	trace(c, "void lookup %u (limit %u)", c->voids + 1, c->spf->max_void);
 	if (++c->voids > c->spf->max_void) {
 		finish(c, SPF_PERMERROR, "more than %u void lookups",
 		    c->spf->max_void);
@@ -299,6 +300,8 @@ count_void(struct spf_check *c, const struct dns_answer *a)
 static bool
 count_lookup(struct spf_check *c)
 {
+	trace(c, "DNS lookup term %u (limit %d)", c->lookups + 1,
+	    SPF_MAX_DNS_TERMS);
 	if (++c->lookups > SPF_MAX_DNS_TERMS) {
 		finish(c, SPF_PERMERROR, "more than %d DNS lookups",
 		    SPF_MAX_DNS_TERMS);
@@ -355,12 +358,12 @@ top(struct spf_check *c)
 }
 
 /*
- * Expands a domain-spec into c->target (or copies <domain> when it is
- * empty). Returns false if the result is not a name we can look up, which
- * callers treat as a name that does not exist.
+ * Expands a domain-spec (with its SPF_MF_* flags) into c->target, or
+ * copies <domain> when it is empty. Returns false if the result is not a
+ * name we can look up, which callers treat as a name that does not exist.
  */
 static bool
-expand_target(struct spf_check *c, struct span spec)
+expand_target(struct spf_check *c, struct span spec, unsigned flags)
 {
 	char buf[SPF_NAME_MAX + 2];
 	struct frame *f = top(c);
@@ -370,6 +373,9 @@ expand_target(struct spf_check *c, struct span spec)
 		memcpy(c->target, f->domain, strlen(f->domain) + 1);
 		return true;
 	}
+	/* Plain names skip the expander; long ones are cut there (7.3). */
+	if (!(flags & SPF_MF_MACRO) && spec.len <= SPF_NAME_MAX)
+		return name_norm(spec.p, spec.len, c->target, false);
 	c->env.d = span_cstr(f->domain);
 	n = spf_macro_expand(spec.p, spec.len, &c->env, SPF_CTX_DOMAIN, buf,
 	    sizeof(buf));
@@ -593,7 +599,7 @@ start_exp(struct spf_check *c)
 	}
 	if (need_p(c, rec->exp_flags))
 		return;
-	if (!expand_target(c, rec->exp) ||
+	if (!expand_target(c, rec->exp, rec->exp_flags) ||
 	    ask(c, c->target, DNS_T_TXT, W_EXP) == ASK_BAD) {
 		default_exp(c);
 		return;
@@ -662,26 +668,14 @@ frame_done(struct spf_check *c, enum spf_result r)
 		f->e = NULL;
 		c->depth--;
 		f = top(c);
-		inc = &f->e->rec.term[f->next - 1];
-		switch (r) {
-		case SPF_PASS:
-			r = (enum spf_result)inc->result;
-			trace(c, "match %.*s -> %s", (int)inc->text.len,
-			    inc->text.p, spf_result_str(r));
-			continue;
-		case SPF_FAIL:
-		case SPF_SOFTFAIL:
-		case SPF_NEUTRAL:
+		/* Only pass, fail, softfail and neutral get here: errors and
+		 * a missing record end the whole check where they happen. */
+		if (r != SPF_PASS)
 			return; /* not a match: go on with the next term */
-		case SPF_TEMPERROR:
-		case SPF_PERMERROR:
-			finish(c, r, NULL);
-			return;
-		case SPF_NONE:
-			finish(c, SPF_PERMERROR, "include of %s: no record",
-			    c->stack[c->depth + 1].domain);
-			return;
-		}
+		inc = &f->e->rec.term[f->next - 1];
+		r = (enum spf_result)inc->result;
+		trace(c, "match %.*s -> %s", (int)inc->text.len, inc->text.p,
+		    spf_result_str(r));
 	}
 }
 
@@ -726,7 +720,7 @@ eval_term(struct spf_check *c, const struct spf_term *t)
 	}
 	if (!count_lookup(c))
 		return;
-	ok = expand_target(c, t->spec);
+	ok = expand_target(c, t->spec, t->flags);
 	switch (t->mech) {
 	case SPF_M_INCLUDE:
 		if (!ok) {
@@ -785,7 +779,7 @@ walk(struct spf_check *c)
 	if (need_p(c, rec->redirect_flags) || !count_lookup(c))
 		return;
 	trace(c, "redirect=%.*s", (int)rec->redirect.len, rec->redirect.p);
-	if (!expand_target(c, rec->redirect)) {
+	if (!expand_target(c, rec->redirect, rec->redirect_flags)) {
 		finish(c, SPF_PERMERROR, "redirect to an invalid name");
 		return;
 	}

@@ -12,8 +12,10 @@
  * Where RFC 7208 leaves a choice: "ptr" only confirms PTR names under its
  * target, so names outside it cost no query and no void lookup (pyspf
  * looks all of them up); a DNS error on the PTR query is no match
- * (5.5; pyspf says temperror); %{i} of IPv6 uses upper-case nibbles, as
- * the openspf suite expects.
+ * (5.5; pyspf says temperror); an unknown modifier may repeat (6 forbids
+ * repeats of redirect and exp only); a record that includes itself is
+ * evaluated in order until the lookup limit; %{i} of IPv6 uses upper-case
+ * nibbles, as the openspf suite expects.
  *
  * Contract (STYLE.md): spf_check_start() returns NULL only for bad
  * arguments (no client address), and then its callback is never called.
@@ -23,8 +25,9 @@
  * callback is borrowed: valid only until the callback returns. The handle is
  * freed after the callback returns (do not cancel it from there).
  *
- * Failure modes follow RFC 7208: DNS trouble is SPF_TEMPERROR, bad records
- * and exceeded limits are SPF_PERMERROR; never a pass.
+ * Failure modes follow RFC 7208: DNS trouble, and a check that runs past
+ * its time limit (section 5), are SPF_TEMPERROR; bad records and exceeded
+ * lookup limits are SPF_PERMERROR; never a pass.
  */
 #ifndef MXGATE_SPF_SPF_H
 #define MXGATE_SPF_SPF_H

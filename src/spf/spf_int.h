@@ -41,7 +41,7 @@ enum spf_mech {
 };
 
 /* Flags of a macro-string, filled by spf_macro_check(). */
-#define SPF_MF_MACRO 0x01 /* contains at least one %{...} */
+#define SPF_MF_MACRO 0x01 /* has a macro-expand: needs expanding */
 #define SPF_MF_P 0x02     /* uses %{p}, which needs DNS lookups first */
 
 /* Where a macro-string appears (RFC 7208 7.1). */

@@ -135,8 +135,7 @@ spf_macro_check(const char *p, size_t len, enum spf_macro_ctx ctx,
 			n = read_macro(p, len, i, ctx, &m, why);
 			if (n == 0)
 				return ERR_SYNTAX;
-			if (m.braces)
-				*flags |= SPF_MF_MACRO;
+			*flags |= SPF_MF_MACRO;
 			if (m.letter == 'p')
 				*flags |= SPF_MF_P;
 			i += n;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
  * threads that every busy session can have its fsync outstanding.
  */
 #define SPOOL_THREADS 16
+#define SPOOL_SYNC_ROUNDS 4
 #define SPOOL_NO_REC SIZE_MAX
 
 struct spool {
@@ -45,10 +47,17 @@ struct spool {
 	char **recovered;
 	size_t recovered_count;
 
-	/* Renamed into queue/, waiting for the directory fsync. */
-	struct spool_msg *sync_wait, **sync_wait_tail;
-	/* The batch whose directory fsync is running now. */
-	struct spool_msg *sync_batch;
+	/*
+	 * Group commit of queue/ (worker threads only, spool_sync_queue()):
+	 * each rename takes a ticket; a directory fsync round covers the
+	 * tickets issued before it started. The latest round's result answers
+	 * for everyone waiting, since a later successful fsync of the
+	 * directory covers earlier renames too.
+	 */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cv;
+	uint64_t sync_issued, sync_started, sync_done;
+	unsigned sync_running;
 	int sync_err;
 };
 
@@ -63,6 +72,7 @@ struct spool_msg {
 	uint64_t body_len;
 	uint32_t rcpt_count;
 	int err;             /* set by the commit job */
+	bool queued;         /* renamed into queue/ by the commit job */
 	spool_commit_cb *cb;
 	void *arg;
 	bool committing, detached;
@@ -263,7 +273,8 @@ spool_open(struct event_base *base, const char *dir, char *err, size_t errsz)
 	spool = xcalloc(1, sizeof *spool);
 	spool->base = base;
 	spool->tmpfd = spool->queuefd = spool->quarfd = -1;
-	spool->sync_wait_tail = &spool->sync_wait;
+	pthread_mutex_init(&spool->sync_lock, NULL);
+	pthread_cond_init(&spool->sync_cv, NULL);
 	if ((spool->tmpfd = open_subdir(dir, "tmp", err, errsz)) < 0 ||
 	    (spool->queuefd = open_subdir(dir, "queue", err, errsz)) < 0 ||
 	    (spool->quarfd = open_subdir(dir, "quarantine", err, errsz)) < 0) {
@@ -299,6 +310,8 @@ spool_close(struct spool *spool)
 		close(spool->queuefd);
 	if (spool->quarfd >= 0)
 		close(spool->quarfd);
+	pthread_cond_destroy(&spool->sync_cv);
+	pthread_mutex_destroy(&spool->sync_lock);
 	free(spool);
 }
 
@@ -459,7 +472,44 @@ spool_msg_detach(struct spool_msg *msg)
 		spool_msg_abort(msg);
 }
 
-/* Worker thread: the file's own write, fsync and rename. */
+/*
+ * Worker thread: returns once a directory fsync that started after our
+ * rename has finished. A round started after ticket T covers every rename
+ * up to T, so rounds may finish in any order. Up to SPOOL_SYNC_ROUNDS run
+ * at once: the file system merges concurrent fsyncs into one journal
+ * commit, and a thread that finds a round already covering it just waits.
+ */
+static int
+spool_sync_queue(struct spool *spool)
+{
+	uint64_t ticket, upto;
+	int rc;
+
+	pthread_mutex_lock(&spool->sync_lock);
+	ticket = ++spool->sync_issued;
+	while (spool->sync_done < ticket) {
+		if (spool->sync_started >= ticket ||
+		    spool->sync_running >= SPOOL_SYNC_ROUNDS) {
+			pthread_cond_wait(&spool->sync_cv, &spool->sync_lock);
+			continue;
+		}
+		upto = spool->sync_started = spool->sync_issued;
+		spool->sync_running++;
+		pthread_mutex_unlock(&spool->sync_lock);
+		rc = fsync(spool->queuefd) < 0 ? spool_errno_err(errno) : 0;
+		pthread_mutex_lock(&spool->sync_lock);
+		spool->sync_running--;
+		spool->sync_err = rc;
+		if (upto > spool->sync_done)
+			spool->sync_done = upto;
+		pthread_cond_broadcast(&spool->sync_cv);
+	}
+	rc = spool->sync_err;
+	pthread_mutex_unlock(&spool->sync_lock);
+	return rc;
+}
+
+/* Worker thread: the file's write, fsync and rename, then the group's. */
 static void
 commit_run(void *arg)
 {
@@ -476,9 +526,13 @@ commit_run(void *arg)
 	if (rc == 0 && renameat2(spool->tmpfd, msg->id, spool->queuefd,
 	    msg->id, RENAME_NOREPLACE) < 0)
 		rc = spool_errno_err(errno);
-	if (rc < 0)
+	if (rc < 0) {
 		unlinkat(spool->tmpfd, msg->id, 0);
-	msg->err = rc;
+		msg->err = rc;
+		return;
+	}
+	msg->queued = true;
+	msg->err = spool_sync_queue(spool);
 }
 
 static void
@@ -492,65 +546,22 @@ msg_finish(struct spool_msg *msg, int err)
 	msg_free(msg);
 }
 
-static void sync_start(struct spool *spool);
-
-/* Worker thread: one directory fsync for the whole batch of renames. */
-static void
-sync_run(void *arg)
-{
-	struct spool *spool = arg;
-
-	spool->sync_err = fsync(spool->queuefd) < 0 ? spool_errno_err(errno) : 0;
-}
-
-static void
-sync_done(void *arg)
-{
-	struct spool *spool = arg;
-	struct spool_msg *msg = spool->sync_batch, *next;
-
-	spool->sync_batch = NULL;
-	for (; msg; msg = next) {
-		char id[SPOOL_ID_MAX + 1];
-
-		next = msg->next;
-		memcpy(id, msg->id, sizeof id);
-		msg_finish(msg, spool->sync_err);
-		/*
-		 * Even if the directory fsync failed the file is in queue/
-		 * and will be found again: deliver it (at least once).
-		 */
-		if (spool->queued_cb)
-			spool->queued_cb(spool->queued_arg, id);
-	}
-	sync_start(spool);
-}
-
-static void
-sync_start(struct spool *spool)
-{
-	if (spool->sync_batch || spool->sync_wait == NULL)
-		return;
-	spool->sync_batch = spool->sync_wait;
-	spool->sync_wait = NULL;
-	spool->sync_wait_tail = &spool->sync_wait;
-	work_submit(spool->pool, sync_run, sync_done, spool);
-}
-
 static void
 commit_done(void *arg)
 {
 	struct spool_msg *msg = arg;
 	struct spool *spool = msg->spool;
+	char id[SPOOL_ID_MAX + 1];
+	bool queued = msg->queued;
 
-	if (msg->err < 0) {
-		msg_finish(msg, msg->err);
-		return;
-	}
-	msg->next = NULL;
-	*spool->sync_wait_tail = msg;
-	spool->sync_wait_tail = &msg->next;
-	sync_start(spool);
+	memcpy(id, msg->id, sizeof id);
+	msg_finish(msg, msg->err);
+	/*
+	 * Even if the directory fsync failed the file is in queue/ and would
+	 * be found again at start: deliver it now (at least once).
+	 */
+	if (queued && spool->queued_cb)
+		spool->queued_cb(spool->queued_arg, id);
 }
 
 void

@@ -484,3 +484,49 @@ def test_sigterm_finishes_transaction(mx):
     m.start()
     [got] = m.messages("example.test", "bob", 1)
     assert strip_added(got) == b"Subject: in flight\n\npart one\npart two\n"
+
+
+def test_out_of_descriptors_pauses_accepting(tmp_path):
+    """With RLIMIT_NOFILE exhausted accept() fails: the server must not
+    spin on it, must keep serving its sessions, and must accept again
+    once descriptors are free."""
+    import resource
+    import subprocess
+    from mxgate import Mxgate, binary, render_config
+
+    m = Mxgate(tmp_path, server={"listen": "127.0.0.1:0"})
+    m.conf.write_text(render_config(m.server, m.sections))
+    log = open(m.logfile, "wb")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+    m.proc = subprocess.Popen([binary(), "serve", "-c", str(m.conf)],
+                              stderr=log, preexec_fn=limit)
+    m._log = log
+    port = int(m.wait_log(r"listening on 127.0.0.1:(\d+)").group(1))
+    m.wait_log(r" ready ")
+    held = [socket_connect(port) for _ in range(60)]
+    m.wait_log(r"accept error=.* pause_ms=100")
+    cpu0 = proc_cpu(m.proc.pid)
+    time.sleep(1)
+    # Paused and retried ten times a second, not spinning on accept().
+    assert proc_cpu(m.proc.pid) - cpu0 < 0.3
+    for s in held:
+        s.close()
+    time.sleep(0.5)
+    d, _ = ehlo("127.0.0.1", port)
+    d.cmd("QUIT", 221)
+    assert m.stop() == 0
+
+
+def socket_connect(port):
+    import socket
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a process, from /proc."""
+    import os
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

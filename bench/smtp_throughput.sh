@@ -1,0 +1,140 @@
+#!/bin/bash
+# Messages per second accepted over SMTP on [::1], driven by Postfix's
+# smtp-source, for 1 KiB and 20 KiB messages with 1 and 20 sessions, in one
+# run, side by side:
+#   mxgate   - durable spool (fsync before 250), Maildir delivery behind it
+#   postfix  - a throw-away Postfix receiving into its own queue (fsync'd
+#              by cleanup before 250), then discarding (bench/smtp/*.cf.in)
+#   sink     - smtp-sink: the protocol ceiling, nothing stored
+# then RSS of mxgate with 1,000 idle connections. Ratios are printed last.
+# The work directory is on disk (TMPDIR, default /var/tmp), not tmpfs, so
+# fsync costs what it costs. Needs root (Postfix's master).
+# Usage: bench/smtp_throughput.sh [MESSAGES]
+# Env: MXGATE_BIN, TMPDIR, SIZES="1024 20480", SESSIONS="1 20", KEEP=1 (keep
+# the work directory and its logs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mxgate=$(realpath "${MXGATE_BIN:-build/mxgate}")
+count=${1:-2000}
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/mxgate-smtp-bench.XXXXXX")
+chmod 755 "$work"
+mx_pid= sink_pid= pf_started=
+cleanup() {
+	[ -n "$mx_pid" ] && kill "$mx_pid" 2>/dev/null && wait "$mx_pid" || true
+	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
+	[ -n "$pf_started" ] && postfix -c "$work/pf/etc" stop >/dev/null 2>&1
+	[ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 8192
+
+free_port() {
+	/usr/bin/python3 -c 'import socket
+s = socket.socket(socket.AF_INET6)
+s.bind(("::1", 0))
+print(s.getsockname()[1])'
+}
+
+wait_port() {
+	for _ in $(seq 100); do
+		if /usr/bin/python3 -c "import socket,sys
+socket.create_connection(('::1', $1), timeout=1).close()" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "nothing answers on [::1]:$1" >&2
+	return 1
+}
+
+# Queue directories must be empty between runs, so one run's backlog does
+# not slow the next.
+wait_empty() {
+	for _ in $(seq 600); do
+		if [ -z "$(find "$@" -type f 2>/dev/null | head -1)" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "queue did not drain: $*" >&2
+	return 1
+}
+
+# --- mxgate
+mkdir -p "$work/mx"
+cat > "$work/mx/mxgate.conf" <<CONF
+[server]
+hostname = mx.example.test
+listen = [::1]:0
+spool = spool
+max_connections = 5000
+max_connections_per_ip = 2000
+; the bench measures the pipeline, not DNS: the client is trusted
+[connector bench]
+from = ::1/128
+[domain example.test]
+deliver = maildir:mail
+CONF
+"$mxgate" serve -c "$work/mx/mxgate.conf" 2>"$work/mx/log" &
+mx_pid=$!
+for _ in $(seq 100); do
+	grep -qs " ready " "$work/mx/log" && break
+	sleep 0.1
+done
+mx_port=$(sed -n 's/.*listening on \[::1\]:\([0-9]*\).*/\1/p' "$work/mx/log")
+
+# --- Postfix
+pf=$work/pf
+pf_port=$(free_port)
+mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
+chown postfix:postfix "$pf/data"
+for f in main.cf master.cf; do
+	sed -e "s|@DIR@|$pf|g" -e "s|@PORT@|$pf_port|g" \
+		"bench/smtp/$f.in" > "$pf/etc/$f"
+done
+postfix -c "$pf/etc" start >/dev/null 2>"$pf/start.log" ||
+	{ cat "$pf/start.log" >&2; exit 1; }
+pf_started=1
+wait_port "$pf_port"
+
+# --- smtp-sink
+sink_port=$(free_port)
+smtp-sink -u nobody -c "[::1]:$sink_port" 1000 >/dev/null &
+sink_pid=$!
+wait_port "$sink_port"
+
+# run NAME PORT SIZE SESSIONS -> prints msgs/s
+run() {
+	local n=$count t0 t1
+	[ "$4" = 1 ] && n=$((count / 4))
+	t0=$(date +%s.%N)
+	smtp-source -s "$4" -m "$n" -l "$3" -f bench@example.org \
+		-t bench@example.test -M client.example.org "[::1]:$2" \
+		2>>"$work/source.log"
+	t1=$(date +%s.%N)
+	echo "$n $t0 $t1" | awk '{ printf "%.0f", $1 / ($3 - $2) }'
+}
+
+printf "%-8s %8s %9s %10s %10s %10s %9s %9s\n" size sessions mxgate \
+	postfix smtp-sink mx/postfix mx/sink ""
+declare -A res
+for size in ${SIZES:-1024 20480}; do
+	for sess in ${SESSIONS:-1 20}; do
+		m=$(run mxgate "$mx_port" "$size" "$sess")
+		wait_empty "$work/mx/spool/queue"
+		p=$(run postfix "$pf_port" "$size" "$sess")
+		wait_empty "$pf/spool/incoming" "$pf/spool/active"
+		s=$(run sink "$sink_port" "$size" "$sess")
+		res[$size.$sess]="$m $p $s"
+		echo "$size $sess $m $p $s" | awk '{ printf "%-8s %8s %9s %10s %10s %9.1fx %8.0f%%\n", $1, $2, $3, $4, $5, $3 / $4, 100 * $3 / $5 }'
+	done
+done
+delivered=$(find "$work/mx/mail" -path '*/new/*' -type f | wc -l)
+echo "mxgate delivered $delivered messages into Maildir during the runs"
+if [ -s "$work/source.log" ]; then
+	echo "smtp-source reported:" >&2
+	sort "$work/source.log" | uniq -c | head >&2
+fi
+
+/usr/bin/python3 bench/smtp/idle.py "$mx_pid" ::1 "$mx_port" 1000 |
+	awk '{ printf "mxgate RSS: %d KiB idle, %d KiB with %d idle connections (%d bytes each)\n", $3, $4, $2, $5 }'
