@@ -9,10 +9,9 @@ build="build-essential cmake pkg-config clang libclang-rt-14-dev
 	libevent-dev libunbound-dev libssl-dev libinih-dev libcmocka-dev"
 test="python3 python3-pytest python3-dnspython python3-dkim python3-nacl
 	python3-yaml python3-spf swaks libio-socket-inet6-perl
-	libnet-ssleay-perl knot
-	knot-dnsutils opendkim-tools
+	libnet-ssleay-perl knot knot-dnsutils opendkim-tools opendkim
 	openssl iproute2"
-bench="postfix postfix-policyd-spf-python opendkim spfquery hyperfine"
+bench="postfix postfix-policyd-spf-python spfquery hyperfine"
 
 pkgs="$build $test"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs $bench"

@@ -19,7 +19,7 @@
 	X(ERR_TEMP, "temporary failure")                                \
 	X(ERR_EXISTS, "already exists")                                 \
 	X(ERR_LIMIT, "limit reached")                                   \
-	X(ERR_STATE, "not allowed in this state")                       \
+	X(ERR_BADSTATE, "not allowed in this state")                       \
 	X(ERR_TLS, "TLS error")                                         \
 	X(ERR_CANCELLED, "cancelled")
 

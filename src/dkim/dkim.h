@@ -106,7 +106,7 @@ void dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len);
 /*
  * The message is complete. cb runs exactly once, when every key lookup has
  * answered: inside this call if none is pending, otherwise later from the
- * event loop. Returns 0, or ERR_STATE if called twice (cb then never runs).
+ * event loop. Returns 0, or ERR_BADSTATE if called twice (cb then never runs).
  */
 int dkim_verify_finish(struct dkim_verify *v, dkim_verify_cb *cb, void *arg);
 /* DKIM-Signature fields beyond max_signatures, not examined. */

@@ -1,7 +1,8 @@
 /*
- * dkim_int: the pure parts of the DKIM module, shared by its files and
- * tests only. Everything here is a bounded parser or transform over
- * (p, len) with output in caller storage: no allocation, no I/O.
+ * dkim_int: the DKIM module's own interfaces, for its files and tests
+ * only. The parsers and canonicalisers here are bounded transforms over
+ * (p, len) with output in caller storage: no allocation, no I/O. The key
+ * objects (key.c) and the key cache (keycache.c) are shared by verify.c.
  */
 #ifndef MXGATE_DKIM_DKIM_INT_H
 #define MXGATE_DKIM_DKIM_INT_H
@@ -134,6 +135,12 @@ bool dkim_pubkey_strict(const struct dkim_pubkey *k);
  * v1.5 for RSA; RFC 8463 3 Ed25519 over the hash). */
 bool dkim_pubkey_verify(struct dkim_pubkey *k, const unsigned char *sig,
     size_t siglen, const unsigned char hash[DKIM_SHA256_LEN]);
+
+struct evp_md_st; /* OpenSSL's EVP_MD */
+
+/* SHA-256 as fetched once for the cache's loop, or NULL without a cache:
+ * OpenSSL 3 looks an algorithm up on every fetch. */
+const struct evp_md_st *dkim_keycache_sha256(const struct dkim_keycache *c);
 
 /* The cached key for name (s._domainkey.d, lower case) with a new
  * reference, or NULL. */

@@ -4,14 +4,9 @@
  */
 #include "dkim/dkim_int.h"
 
-/* OpenSSL's types.h has a typedef ERR_STATE, as base/err.h (reached
- * through dkim.h's includes) has an error code: OpenSSL's is renamed for
- * this file, which never uses it. */
-#define ERR_STATE openssl_ERR_STATE
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
-#undef ERR_STATE
 
 #include <stdlib.h>
 

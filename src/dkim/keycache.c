@@ -8,10 +8,13 @@
  */
 #include "dkim/dkim_int.h"
 
+#include <openssl/evp.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "base/mem.h"
 
 struct cache_slot {
@@ -23,6 +26,7 @@ struct cache_slot {
 struct dkim_keycache {
 	unsigned slots, max_ttl;
 	struct cache_slot *slot;
+	EVP_MD *sha256;
 };
 
 static time_t
@@ -53,6 +57,8 @@ dkim_keycache_new(unsigned slots, unsigned max_ttl)
 	c->slots = slots ? slots : 1;
 	c->max_ttl = max_ttl;
 	c->slot = xcalloc(c->slots, sizeof(*c->slot));
+	if ((c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		fatal("dkim: OpenSSL has no SHA256");
 	return c;
 }
 
@@ -66,7 +72,14 @@ dkim_keycache_free(struct dkim_keycache *c)
 	for (i = 0; i < c->slots; i++)
 		dkim_pubkey_unref(c->slot[i].key);
 	free(c->slot);
+	EVP_MD_free(c->sha256);
 	free(c);
+}
+
+const struct evp_md_st *
+dkim_keycache_sha256(const struct dkim_keycache *c)
+{
+	return c ? c->sha256 : NULL;
 }
 
 struct dkim_pubkey *

@@ -38,6 +38,20 @@ is_valchar(unsigned char c)
 	return (c >= 0x21 && c <= 0x7e && c != ';') || c >= 0x80;
 }
 
+/* Tag names are short: comparing them in place beats calls to memcmp. */
+static bool
+name_eq(struct span a, const char *b, size_t n)
+{
+	size_t i;
+
+	if (a.len != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (a.p[i] != b[i])
+			return false;
+	return true;
+}
+
 /*
  * Skips FWS (RFC 5322 3.2.2: [*WSP CRLF] 1*WSP), repeated. A CRLF not
  * followed by WSP is not folding: it stays, and the caller sees a byte it
@@ -110,7 +124,7 @@ dkim_tags_parse(const char *p, size_t len, struct dkim_taglist *tl,
 		t.raw = span_make(p + start, i - start);
 		/* RFC 6376 3.2: tags are case-sensitive, duplicates invalid. */
 		for (k = 0; k < tl->n; k++)
-			if (span_eq(tl->tag[k].name, t.name)) {
+			if (name_eq(tl->tag[k].name, t.name.p, t.name.len)) {
 				*why = "duplicate tag";
 				return ERR_SYNTAX;
 			}
@@ -128,11 +142,10 @@ dkim_tags_parse(const char *p, size_t len, struct dkim_taglist *tl,
 const struct dkim_tag *
 dkim_tags_get(const struct dkim_taglist *tl, const char *name)
 {
-	struct span n = span_cstr(name);
-	size_t k;
+	size_t k, n = strlen(name);
 
 	for (k = 0; k < tl->n; k++)
-		if (span_eq(tl->tag[k].name, n))
+		if (name_eq(tl->tag[k].name, name, n))
 			return &tl->tag[k];
 	return NULL;
 }

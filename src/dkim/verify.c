@@ -5,11 +5,7 @@
  */
 #include "dkim/dkim_int.h"
 
-/* OpenSSL's types.h has a typedef ERR_STATE, and so has base/err.h an
- * error code: OpenSSL's is renamed for this file, which never uses it. */
-#define ERR_STATE openssl_ERR_STATE
 #include <openssl/evp.h>
-#undef ERR_STATE
 #include <stdlib.h>
 #include <string.h>
 
@@ -487,9 +483,11 @@ header_done(struct dkim_verify *v, size_t len)
 		return;
 	if (n > v->opt.max_signatures)
 		n = v->opt.max_signatures;
-	/* One explicit fetch for all digests of the message, instead of an
-	 * implicit one per digest; unsigned mail needs none. */
-	if ((v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+	/* One explicit fetch for all digests of the message (or none, with
+	 * the cache's), instead of an implicit one per digest. */
+	if ((v->sha256 = (EVP_MD *)dkim_keycache_sha256(v->opt.cache)))
+		EVP_MD_up_ref(v->sha256);
+	else if ((v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		fatal("dkim: OpenSSL has no SHA256");
 	sf = xcalloc(n, sizeof(*sf));
 	v->sig = xcalloc(n, sizeof(*v->sig));
@@ -831,7 +829,7 @@ dkim_verify_finish(struct dkim_verify *v, dkim_verify_cb *cb, void *arg)
 	int c;
 
 	if (v->finished)
-		return ERR_STATE;
+		return ERR_BADSTATE;
 	if (v->state == V_HEADER) {
 		/* No blank line: all of it was header, the body is empty. */
 		v->state = V_BODY;

@@ -27,7 +27,9 @@ dns_name_norm(const char *p, size_t len, char *out, bool allow_root)
 			if (label == 0)
 				return -1;
 			label = 0;
-		} else if (c <= ' ' || c == 0x7f || c == '\\') {
+		} else if (c < ' ' || c == 0x7f) {
+			/* Labels are octets (RFC 2181 11); SPF's "%_" puts
+			 * spaces in them. Control bytes are never wanted. */
 			return -1;
 		} else if (++label > DNS_LABEL_MAX) {
 			return -1;

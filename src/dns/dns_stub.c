@@ -198,7 +198,7 @@ dns_stub_add_text(struct dns *dns, const char *name, enum dns_type type,
 	struct stub *s = stub_of(dns);
 
 	if (s == NULL)
-		return ERR_STATE;
+		return ERR_BADSTATE;
 	return stub_add_value(s, name, type, value, strlen(value));
 }
 
@@ -417,7 +417,7 @@ dns_stub_load(struct dns *dns, const char *text, size_t len)
 	char *txt;
 
 	if (s == NULL)
-		return ERR_STATE;
+		return ERR_BADSTATE;
 	txt = xmalloc(STUB_TXT_MAX);
 	while (off < len && rc == 0) {
 		struct span line;

@@ -195,11 +195,37 @@ ubq_done(void *arg, int err, void *pkt, int len, int sec, char *why_bogus,
 	event_active(q->ev, EV_TIMEOUT, 1);
 }
 
+/*
+ * libunbound reads names in presentation form: a byte other than a letter,
+ * digit, '-', '_' or the dots between labels goes in as \DDD.
+ */
+static void
+ub_escape_name(const char *name, char *out)
+{
+	size_t o = 0;
+
+	for (; *name; name++) {
+		unsigned char c = (unsigned char)*name;
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '*') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = (char)('0' + c / 100);
+			out[o++] = (char)('0' + c / 10 % 10);
+			out[o++] = (char)('0' + c % 10);
+		}
+	}
+	out[o] = '\0';
+}
+
 static struct dns_query *
 ub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
     void *arg)
 {
 	struct ubr *r = (struct ubr *)dns;
+	char esc[DNS_NAME_MAX * 4 + 1];
 	struct ubq *q = xcalloc(1, sizeof(*q));
 	struct timeval tv;
 	int rc, id;
@@ -215,7 +241,8 @@ ub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
 	if (r->live != NULL)
 		r->live->prev = q;
 	r->live = q;
-	rc = ub_resolve_event(r->ctx, name, (int)type, CLASS_IN, q, ubq_done,
+	ub_escape_name(name, esc);
+	rc = ub_resolve_event(r->ctx, esc, (int)type, CLASS_IN, q, ubq_done,
 	    &id);
 	if (rc != 0) {
 		log_warn("dns error=resolve name=%s reason=\"%s\"", name,

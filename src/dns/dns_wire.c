@@ -114,7 +114,7 @@ cur_name(struct cur *c, char *out, bool *ok)
 		for (pos++; l > 0; l--, pos++) {
 			unsigned char b = c->p[pos];
 
-			if (b <= ' ' || b == '.' || b == '\\' || b == 0x7f)
+			if (b < ' ' || b == '.' || b == 0x7f)
 				*ok = false;
 			out[n++] = b >= 'A' && b <= 'Z' ? (char)(b + 32) :
 			    (char)b;

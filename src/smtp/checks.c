@@ -25,7 +25,8 @@ on_iprev(void *arg, const struct iprev_result *res)
 	s->iprev_res = *res;
 	log_debug("s=%s iprev=%s name=%s ptr=%s why=%s", s->id,
 	    iprev_status_str(res->status), res->name[0] ? res->name : "-",
-	    res->ptr_name[0] ? res->ptr_name : "-", res->why[0] ? res->why : "-");
+	    res->ptr_name[0] ? res->ptr_name : "-",
+	    res->why[0] ? res->why : "-");
 	if (rcpt) {
 		s->rcpt_waiting = NULL;
 		checks_rcpt(s, s->rcpt_waiting_dom, rcpt);

@@ -71,6 +71,16 @@ log_txn(struct smtp_session *s, const char *queue_id, const char *result,
 	buf_free(&verdicts);
 }
 
+/* The spool could not take the message: a full disk says so (RFC 3463). */
+static void
+reply_spool_error(struct smtp_session *s, int err)
+{
+	if (err == ERR_NOSPACE)
+		smtp_reply(s, 452, "4.3.1", "Insufficient system storage");
+	else
+		smtp_reply(s, 451, "4.3.0", "Local error in processing");
+}
+
 void
 smtp_banner(struct smtp_session *s)
 {
@@ -144,7 +154,9 @@ cmd_mail(struct smtp_session *s, struct span arg)
 		smtp_reply(s, 501, "5.1.7", "Bad sender address syntax");
 		return;
 	}
-	if (smtp_parse_mail_params(params, &t->params) != 0) {
+	/* Service extensions exist only after EHLO (RFC 5321 2.2.1). */
+	if ((params.len && !s->esmtp) ||
+	    smtp_parse_mail_params(params, &t->params) != 0) {
 		memset(&t->params, 0, sizeof t->params);
 		smtp_reply(s, 555, "5.5.4", "Unsupported MAIL parameter");
 		return;
@@ -263,12 +275,7 @@ cmd_data(struct smtp_session *s, struct span arg)
 	t->msg = spool_msg_new(s->srv->spool, &env, &err);
 	if (!t->msg) {
 		log_warn("s=%s spool error=%s", s->id, err_str(err));
-		if (err == ERR_NOSPACE)
-			smtp_reply(s, 452, "4.3.1", "Insufficient system "
-			    "storage");
-		else
-			smtp_reply(s, 451, "4.3.0", "Local error in "
-			    "processing");
+		reply_spool_error(s, err);
 		log_txn(s, NULL, "tempfail", "spool");
 		session_set_state(s, ST_READY);
 		session_txn_done(s);
@@ -429,12 +436,7 @@ on_commit(void *arg, int err, const char *queue_id)
 	t->msg = NULL; /* the spool has released it */
 	if (err) {
 		log_txn(s, queue_id, "tempfail", err_str(err));
-		if (err == ERR_NOSPACE)
-			smtp_reply(s, 452, "4.3.1", "Insufficient system "
-			    "storage");
-		else
-			smtp_reply(s, 451, "4.3.0", "Local error in "
-			    "processing");
+		reply_spool_error(s, err);
 	} else {
 		s->msgs++;
 		log_txn(s, queue_id, "queued", "-");
@@ -465,14 +467,9 @@ smtp_message_decided(struct smtp_session *s, const struct policy_reply *r,
 			log_txn(s, NULL, r->verdict == POLICY_TEMPFAIL ?
 			    "tempfail" : "rejected", r->reason);
 			smtp_reply(s, r->code, r->enhanced, "%s", r->text);
-		} else if (err == ERR_NOSPACE) {
-			log_txn(s, NULL, "tempfail", err_str(err));
-			smtp_reply(s, 452, "4.3.1", "Insufficient system "
-			    "storage");
 		} else {
 			log_txn(s, NULL, "tempfail", err_str(err));
-			smtp_reply(s, 451, "4.3.0", "Local error in "
-			    "processing");
+			reply_spool_error(s, err);
 		}
 		session_set_state(s, ST_READY);
 		session_txn_done(s);
@@ -516,12 +513,7 @@ data_done(struct smtp_session *s)
 		    "%llu", (unsigned long long)s->srv->conf->max_message_size);
 	} else if (t->write_err) {
 		log_txn(s, NULL, "tempfail", err_str(t->write_err));
-		if (t->write_err == ERR_NOSPACE)
-			smtp_reply(s, 452, "4.3.1", "Insufficient system "
-			    "storage");
-		else
-			smtp_reply(s, 451, "4.3.0", "Local error in "
-			    "processing");
+		reply_spool_error(s, t->write_err);
 	} else {
 		/* Parks until SPF and DKIM have answered, then decides. */
 		checks_data_end(s);

@@ -1,7 +1,6 @@
 /*
  * TLS for STARTTLS (RFC 3207): the server context. The per-connection side
- * (the bufferevent_openssl filter) is in session.c. OpenSSL's ERR_STATE
- * clashes with base/err.h, so this file keeps to OpenSSL's names.
+ * (the bufferevent_openssl filter) is in session.c.
  */
 #include <openssl/err.h>
 #include <openssl/ssl.h>

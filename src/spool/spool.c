@@ -336,7 +336,7 @@ spool_msg_new(struct spool *spool, const struct spool_envelope *env,
 	    fromlen = strlen(env->mail_from);
 
 	if (env->rcpt_count == 0 || env->rcpt_count > UINT32_MAX) {
-		*err = ERR_STATE;
+		*err = ERR_BADSTATE;
 		return NULL;
 	}
 	if (iplen > SPOOL_IP_MAX || helolen > SPOOL_HELO_MAX ||

@@ -459,7 +459,7 @@ test_envelope_limits(void **state)
 	env = env2;
 	env.rcpt_count = 0;
 	assert_null(spool_msg_new(h->spool, &env, &err));
-	assert_int_equal(err, ERR_STATE);
+	assert_int_equal(err, ERR_BADSTATE);
 }
 
 int

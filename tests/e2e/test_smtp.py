@@ -176,6 +176,7 @@ def test_ehlo_keywords_and_simple_commands(mx):
     d.cmd("RSET", 250, "2.0.0")
     d.cmd("RCPT TO:<bob@example.test>", 503, "5.5.1")
     d.cmd("HELO client.test", 250)
+    d.cmd("MAIL FROM:<a@b.test> SIZE=10", 555, "5.5.4")  # no EHLO
     d.cmd("STARTTLS", 502, "5.5.1")  # no certificate configured
     d.cmd("QUIT", 221, "2.0.0")
     assert d.closed()
