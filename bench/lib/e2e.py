@@ -117,7 +117,7 @@ def measure(name, server, smtpload, msgdir, a, drained=lambda: True):
     print(f"[{name}] measured run: up to {a.messages} messages or "
           f"{a.seconds} s, {a.sessions} sessions", flush=True)
     res = load(smtpload, server.address, msgdir, a.sessions, a.messages,
-               a.seconds)
+               a.seconds, per_conn=a.per_conn)
     after = wait_delivered(server, before + res["accepted"], 120, drained)
     res["delivered"] = after - before
     # The checks every one of a sample of delivered messages shows.
@@ -166,6 +166,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=30,
                     help="time limit of each measured run")
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--per-conn", type=int, default=1,
+                    help="messages per connection (default 1, as at an MX)")
     ap.add_argument("--pool", type=int, default=200,
                     help="distinct signed messages")
     ap.add_argument("--only", choices=("peer", "mxgate"))

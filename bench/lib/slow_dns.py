@@ -202,8 +202,8 @@ def main():
                      "in this build, so the slow-DNS figures test nothing "
                      "yet")
     elif (warm6["rcpt_p99_ms"] or 0) > a.delay * 1000 / 2:
-        notes.append("warm run RCPT p99 is near the PTR delay: the cache "
-                     "did not hold the answers")
+        notes.append("warm run RCPT p99 is at or above half the PTR delay: "
+                     "the PTR answers were not in the resolver's cache")
     print()
     w = max(len(r[0]) for r in rows)
     for i, (name, value, target, ok) in enumerate(rows):
