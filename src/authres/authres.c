@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "base/ascii.h"
 #include "base/span.h"
 
 /* RFC 2045 5.1: tspecials may not appear in a token. */
@@ -22,14 +23,6 @@ is_token(const char *s)
 	return true;
 }
 
-/* RFC 5322 atext, for the dot-atom local part RFC 8601 allows unquoted. */
-static bool
-is_atext(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
-}
-
 static bool
 is_dot_atom(const char *p, size_t len)
 {
@@ -41,7 +34,7 @@ is_dot_atom(const char *p, size_t len)
 		if (p[i] == '.') {
 			if (p[i - 1] == '.')
 				return false;
-		} else if (!is_atext((unsigned char)p[i])) {
+		} else if (!ascii_is_atext((unsigned char)p[i])) {
 			return false;
 		}
 	}

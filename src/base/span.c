@@ -1,10 +1,6 @@
 #include "base/span.h"
 
-static inline unsigned char
-ascii_lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
+#include "base/ascii.h"
 
 bool
 span_eq(struct span a, struct span b)

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/ascii.h"
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/span.h"
@@ -212,8 +213,7 @@ parse_domain(const char *p, size_t len)
 		return NULL;
 	out = xstrndup(p, len);
 	for (i = 0; i < len; i++)
-		if (out[i] >= 'A' && out[i] <= 'Z')
-			out[i] = (char)(out[i] + 32);
+		out[i] = (char)ascii_lower((unsigned char)out[i]);
 	return out;
 }
 

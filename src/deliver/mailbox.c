@@ -1,5 +1,6 @@
 #include "deliver/deliver.h"
 
+#include "base/ascii.h"
 #include "base/err.h"
 
 /*
@@ -27,7 +28,7 @@ deliver_mailbox_name(const char *p, size_t len, char *out, size_t outsz)
 			return ERR_SYNTAX;
 		if (c == '.' && i > 0 && p[i - 1] == '.')
 			return ERR_SYNTAX;
-		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		out[i] = (char)ascii_lower(c);
 	}
 	out[len] = '\0';
 	return 0;

@@ -9,11 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static bool
-is_wsp(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
+#include "base/ascii.h"
 
 size_t
 dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
@@ -29,12 +25,12 @@ dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
 	/* Relaxed 3.4.2: lower-case name, no WSP around the colon. */
 	colon = memchr(p, ':', len);
 	name = colon ? (size_t)(colon - p) : len;
-	while (name && is_wsp((unsigned char)p[name - 1]))
+	while (name && ascii_is_wsp((unsigned char)p[name - 1]))
 		name--;
 	for (i = 0; i < name; i++) {
 		unsigned char ch = (unsigned char)p[i];
 
-		out[n++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+		out[n++] = (char)ascii_lower(ch);
 	}
 	if (colon) {
 		out[n++] = ':';
@@ -50,7 +46,7 @@ dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
 			i++;
 			continue;
 		}
-		if (is_wsp(ch)) {
+		if (ascii_is_wsp(ch)) {
 			sp = true;
 			continue;
 		}
@@ -272,7 +268,7 @@ dkim_body_feed(struct dkim_bodycanon *b, const char *p, size_t len)
 		if (b->c == DKIM_C_SIMPLE) {
 			j = simple_run(p, i, len);
 		} else {
-			if (is_wsp(ch)) {
+			if (ascii_is_wsp(ch)) {
 				b->wsp = true;
 				i++;
 				continue;

@@ -6,26 +6,9 @@
 
 #include <string.h>
 
+#include "base/ascii.h"
 #include "base/err.h"
 #include "dns/dns.h"
-
-static bool
-is_wsp(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
 
 /*
  * RFC 6376 3.2 VALCHAR is %x21-3A / %x3C-7E. Octets above 0x7F are let
@@ -61,10 +44,10 @@ static size_t
 skip_fws(const char *p, size_t len, size_t i)
 {
 	for (;;) {
-		while (i < len && is_wsp((unsigned char)p[i]))
+		while (i < len && ascii_is_wsp((unsigned char)p[i]))
 			i++;
 		if (len - i >= 3 && p[i] == '\r' && p[i + 1] == '\n' &&
-		    is_wsp((unsigned char)p[i + 2])) {
+		    ascii_is_wsp((unsigned char)p[i + 2])) {
 			i += 2;
 			continue;
 		}
@@ -88,12 +71,12 @@ dkim_tags_parse(const char *p, size_t len, struct dkim_taglist *tl,
 		if (i == len)
 			return 0;
 		start = i;
-		if (!is_alpha((unsigned char)p[i])) {
+		if (!ascii_is_alpha((unsigned char)p[i])) {
 			*why = "bad tag name";
 			return ERR_SYNTAX;
 		}
-		while (i < len && (is_alpha((unsigned char)p[i]) ||
-		    is_digit((unsigned char)p[i]) || p[i] == '_'))
+		while (i < len && (ascii_is_alpha((unsigned char)p[i]) ||
+		    ascii_is_digit((unsigned char)p[i]) || p[i] == '_'))
 			i++;
 		t.name = span_make(p + start, i - start);
 		i = skip_fws(p, len, i);
@@ -230,7 +213,7 @@ dkim_domain_valid(struct span d, bool underscore)
 			label = 0;
 			continue;
 		}
-		if (!is_alpha(c) && !is_digit(c) && c != '-' &&
+		if (!ascii_is_alpha(c) && !ascii_is_digit(c) && c != '-' &&
 		    !(underscore && c == '_'))
 			return false;
 		if (c == '-' && label == 0)

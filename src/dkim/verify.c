@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ascii.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -415,7 +416,7 @@ lower_into(char *dst, struct span s)
 	for (i = 0; i < s.len; i++) {
 		char c = s.p[i];
 
-		dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		dst[i] = (char)ascii_lower((unsigned char)c);
 	}
 	dst[s.len] = '\0';
 }

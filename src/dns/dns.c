@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "base/ascii.h"
+
 int
 dns_name_norm(const char *p, size_t len, char *out, bool allow_root)
 {
@@ -34,7 +36,7 @@ dns_name_norm(const char *p, size_t len, char *out, bool allow_root)
 		} else if (++label > DNS_LABEL_MAX) {
 			return -1;
 		}
-		out[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c;
+		out[i] = (char)ascii_lower(c);
 	}
 	out[len] = '\0';
 	return (int)len;

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "base/ascii.h"
 #include "base/log.h"
 
 /* RFC 1035 3.1: a name is at most 255 octets on the wire. */
@@ -116,8 +117,7 @@ cur_name(struct cur *c, char *out, bool *ok)
 
 			if (b < ' ' || b == '.' || b == 0x7f)
 				*ok = false;
-			out[n++] = b >= 'A' && b <= 'Z' ? (char)(b + 32) :
-			    (char)b;
+			out[n++] = (char)ascii_lower(b);
 		}
 	}
 	out[n] = '\0';

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/ascii.h"
 #include "base/err.h"
 #include "smtp/smtp_int.h"
 
@@ -14,26 +15,6 @@
 #define SMTP_VERB_MAX 16
 /* RFC 1870 SIZE: a 20-digit number overflows nothing in uint64_t. */
 #define SMTP_SIZE_DIGITS_MAX 20
-
-static bool
-is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* RFC 5322 atext. */
-static bool
-is_atext(unsigned char c)
-{
-	return is_alpha(c) || is_digit(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~",
-	    c) != NULL);
-}
 
 /*
  * Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if it is not
@@ -75,7 +56,7 @@ smtp_parse_cmdline(const char *p, size_t len, struct smtp_cmdline *out)
 {
 	size_t i = 0;
 
-	while (i < len && is_alpha((unsigned char)p[i]))
+	while (i < len && ascii_is_alpha((unsigned char)p[i]))
 		i++;
 	if (i == 0 || i > SMTP_VERB_MAX || (i < len && p[i] != ' '))
 		return ERR_SYNTAX;
@@ -123,7 +104,7 @@ parse_dot_string(struct cur *c, char *out, size_t outsz, bool *utf8,
 				return 0;
 			*utf8 = true;
 			need_atom = false;
-		} else if (is_atext((unsigned char)ch)) {
+		} else if (ascii_is_atext((unsigned char)ch)) {
 			need_atom = false;
 		} else {
 			break;
@@ -218,8 +199,8 @@ parse_domain(struct cur *c, char *out, size_t outsz, bool *utf8, int *err)
 				return 0;
 			*utf8 = true;
 			label += n;
-		} else if (is_alpha((unsigned char)ch) ||
-		    is_digit((unsigned char)ch)) {
+		} else if (ascii_is_alpha((unsigned char)ch) ||
+		    ascii_is_digit((unsigned char)ch)) {
 			label++;
 		} else if (ch == '-') {
 			if (label == 0)
@@ -262,7 +243,7 @@ parse_literal(struct cur *c, char *out, size_t outsz)
 		if (start[i] < 33 || start[i] > 126 || start[i] == '[' ||
 		    start[i] == '\\')
 			return 0;
-	if (n - 2 < sizeof addr && is_digit(start[1])) {
+	if (n - 2 < sizeof addr && ascii_is_digit(start[1])) {
 		memcpy(addr, start + 1, n - 2);
 		addr[n - 2] = '\0';
 		if (inet_pton(AF_INET, addr, bin) != 1)
@@ -412,12 +393,12 @@ param_ok(struct span kw, struct span val, bool has_val)
 {
 	size_t i;
 
-	if (kw.len == 0 || !(is_alpha((unsigned char)kw.p[0]) ||
-	    is_digit((unsigned char)kw.p[0])))
+	if (kw.len == 0 || !(ascii_is_alpha((unsigned char)kw.p[0]) ||
+	    ascii_is_digit((unsigned char)kw.p[0])))
 		return false;
 	for (i = 1; i < kw.len; i++)
-		if (!is_alpha((unsigned char)kw.p[i]) &&
-		    !is_digit((unsigned char)kw.p[i]) && kw.p[i] != '-')
+		if (!ascii_is_alpha((unsigned char)kw.p[i]) &&
+		    !ascii_is_digit((unsigned char)kw.p[i]) && kw.p[i] != '-')
 			return false;
 	if (has_val && val.len == 0)
 		return false;

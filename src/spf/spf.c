@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "base/ascii.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "spf/spf.h"
@@ -333,7 +334,7 @@ name_norm(const char *in, size_t len, char *out, bool multi_label)
 		} else if (++label > DNS_LABEL_MAX) {
 			return false;
 		}
-		out[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : (char)ch;
+		out[i] = (char)ascii_lower(ch);
 	}
 	out[len] = '\0';
 	return !multi_label || dots > 0;

@@ -5,17 +5,11 @@
  */
 #include <string.h>
 
+#include "base/ascii.h"
 #include "base/err.h"
 #include "spf/spf_int.h"
 
 #define DELIMS ".-+,/_="
-
-static bool
-is_alnum(unsigned char c)
-{
-	return (c >= '0' && c <= '9') ||
-	    ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-}
 
 /* The macro letters of RFC 7208 7.2, lower case; c r t only in exp. */
 static bool
@@ -112,7 +106,7 @@ is_toplabel(const char *p, size_t len)
 
 		if (c == '-')
 			dash = true;
-		else if (!is_alnum(c))
+		else if (!ascii_is_alnum(c))
 			return false;
 		else if (c > '9')
 			alpha = true;
@@ -194,7 +188,7 @@ out_value(struct out *o, const char *p, size_t len, bool escape)
 
 		/* RFC 7208 7.3: upper-case macros are URL-escaped (RFC 3986
 		 * unreserved characters stay as they are). */
-		if (!escape || is_alnum(c) || c == '-' || c == '.' ||
+		if (!escape || ascii_is_alnum(c) || c == '-' || c == '.' ||
 		    c == '_' || c == '~') {
 			out_put(o, c);
 		} else {

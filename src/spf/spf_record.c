@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "base/ascii.h"
 #include "base/err.h"
 #include "spf/spf_int.h"
 
@@ -21,18 +22,6 @@ static const struct {
 	{ "ip6", SPF_M_IP6 },
 	{ "exists", SPF_M_EXISTS },
 };
-
-static bool
-is_alpha(unsigned char c)
-{
-	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-}
-
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
 
 bool
 spf_record_is_spf1(const char *p, size_t len)
@@ -86,7 +75,7 @@ parse_ip4(struct span s, unsigned char out[4])
 			i++;
 		}
 		start = i;
-		while (i < s.len && is_digit((unsigned char)s.p[i]))
+		while (i < s.len && ascii_is_digit((unsigned char)s.p[i]))
 			i++;
 		if (!parse_cidr(span_make(s.p + start, i - start), 255,
 		    out + part))
@@ -106,7 +95,7 @@ parse_ip6(struct span s, unsigned char out[16])
 	for (i = 0; i < s.len; i++) {
 		unsigned char c = (unsigned char)s.p[i];
 
-		if (!(is_digit(c) || c == ':' || c == '.' ||
+		if (!(ascii_is_digit(c) || c == ':' || c == '.' ||
 		    ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')))
 			return false;
 	}
@@ -127,7 +116,7 @@ split_cidr(struct span *s, enum cidr_kind kind, struct spf_term *t)
 	size_t i = s->len;
 	struct span num;
 
-	while (i > 0 && is_digit((unsigned char)s->p[i - 1]))
+	while (i > 0 && ascii_is_digit((unsigned char)s->p[i - 1]))
 		i--;
 	if (i == 0 || s->p[i - 1] != '/')
 		return true; /* no cidr */
@@ -250,12 +239,12 @@ parse_modifier(struct spf_record *rec, struct span term, size_t eq)
 	size_t i;
 
 	/* name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ) */
-	if (!is_alpha((unsigned char)name.p[0]))
+	if (!ascii_is_alpha((unsigned char)name.p[0]))
 		return fail(rec, "bad modifier name", term);
 	for (i = 1; i < name.len; i++) {
 		unsigned char c = (unsigned char)name.p[i];
 
-		if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_' &&
+		if (!ascii_is_alpha(c) && !ascii_is_digit(c) && c != '-' && c != '_' &&
 		    c != '.')
 			return fail(rec, "bad modifier name", term);
 	}
@@ -320,7 +309,7 @@ spf_record_parse(const char *p, size_t len, struct spf_record *rec)
 				is_mod = eq > 0;
 				break;
 			}
-			if (!is_alpha(c) && !is_digit(c) && c != '-' &&
+			if (!ascii_is_alpha(c) && !ascii_is_digit(c) && c != '-' &&
 			    c != '_' && c != '.')
 				break;
 		}
