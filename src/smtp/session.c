@@ -88,20 +88,12 @@ peer_set(struct smtp_session *s, const struct sockaddr *sa)
 	} else {
 		memcpy(&s->peer, sa, sizeof(struct sockaddr_in));
 	}
-	if (s->peer.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 =
-		    (const struct sockaddr_in6 *)&s->peer;
-
-		/* glibc prints RFC 5952 canonical text. */
-		inet_ntop(AF_INET6, &s6->sin6_addr, s->ip, sizeof s->ip);
-		s->port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 =
-		    (const struct sockaddr_in *)&s->peer;
-
-		inet_ntop(AF_INET, &s4->sin_addr, s->ip, sizeof s->ip);
-		s->port = ntohs(s4->sin_port);
-	}
+	/* RFC 5952 text, as in the policy replies (glibc's inet_ntop
+	 * writes some addresses, ::1:2 say, in IPv4-compatible form). */
+	iprev_addr_text((const struct sockaddr *)&s->peer, s->ip, sizeof s->ip);
+	s->port = s->peer.ss_family == AF_INET6 ?
+	    ntohs(((const struct sockaddr_in6 *)&s->peer)->sin6_port) :
+	    ntohs(((const struct sockaddr_in *)&s->peer)->sin_port);
 }
 
 static void
