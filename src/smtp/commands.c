@@ -456,43 +456,37 @@ smtp_message_decided(struct smtp_session *s, const struct policy_reply *r,
     const struct buf *authres)
 {
 	struct smtp_txn *t = &s->txn;
-	struct buf hdr = { 0 };
 	int err = t->write_err;
 
-	if (r->verdict != POLICY_ACCEPT || err || !t->msg) {
-		if (t->msg)
-			spool_msg_abort(t->msg);
-		t->msg = NULL;
-		if (r->verdict != POLICY_ACCEPT) {
-			log_txn(s, NULL, r->verdict == POLICY_TEMPFAIL ?
-			    "tempfail" : "rejected", r->reason);
-			smtp_reply(s, r->code, r->enhanced, "%s", r->text);
-		} else {
-			log_txn(s, NULL, "tempfail", err_str(err));
-			reply_spool_error(s, err);
+	if (r->verdict == POLICY_ACCEPT && err == 0 && t->msg) {
+		struct buf hdr = { 0 };
+
+		/* RFC 8601 5: our Authentication-Results goes above the
+		 * others. */
+		smtp_received(&hdr, s, spool_msg_id(t->msg));
+		buf_add(&hdr, authres->p, authres->len);
+		err = spool_msg_set_headers(t->msg, hdr.p, hdr.len);
+		buf_free(&hdr);
+		if (err == 0) {
+			t->committing = true;
+			spool_msg_commit(t->msg, on_commit, s);
+			return;
 		}
-		session_set_state(s, ST_READY);
-		session_txn_done(s);
-		session_resume(s);
-		return;
 	}
-	/* RFC 8601 5: our Authentication-Results goes above the others. */
-	smtp_received(&hdr, s, spool_msg_id(t->msg));
-	buf_add(&hdr, authres->p, authres->len);
-	err = spool_msg_set_headers(t->msg, hdr.p, hdr.len);
-	buf_free(&hdr);
-	if (err != 0) {
+	if (t->msg)
 		spool_msg_abort(t->msg);
-		t->msg = NULL;
+	t->msg = NULL;
+	if (r->verdict != POLICY_ACCEPT) {
+		log_txn(s, NULL, r->verdict == POLICY_TEMPFAIL ? "tempfail" :
+		    "rejected", r->reason);
+		smtp_reply(s, r->code, r->enhanced, "%s", r->text);
+	} else {
 		log_txn(s, NULL, "tempfail", err_str(err));
-		smtp_reply(s, 451, "4.3.0", "Local error in processing");
-		session_set_state(s, ST_READY);
-		session_txn_done(s);
-		session_resume(s);
-		return;
+		reply_spool_error(s, err);
 	}
-	t->committing = true;
-	spool_msg_commit(t->msg, on_commit, s);
+	session_set_state(s, ST_READY);
+	session_txn_done(s);
+	session_resume(s);
 }
 
 /* The message is complete (the final dot was read): reply or commit. */
