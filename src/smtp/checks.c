@@ -193,18 +193,12 @@ static void
 dkim_comment(const struct dkim_result *r, char *out, size_t outsz)
 {
 	const char *reason = r->reason ? r->reason : "";
+	bool remark = r->testing || r->body_truncated;
 
-	if (r->testing && r->body_truncated)
-		snprintf(out, outsz, "%s%stesting key, unsigned content after "
-		    "l=", reason, *reason ? "; " : "");
-	else if (r->testing)
-		snprintf(out, outsz, "%s%stesting key", reason,
-		    *reason ? "; " : "");
-	else if (r->body_truncated)
-		snprintf(out, outsz, "%s%sunsigned content after l=", reason,
-		    *reason ? "; " : "");
-	else
-		snprintf(out, outsz, "%s", reason);
+	snprintf(out, outsz, "%s%s%s%s%s", reason, *reason && remark ? "; " :
+	    "", r->testing ? "testing key" : "", r->testing &&
+	    r->body_truncated ? ", " : "", r->body_truncated ?
+	    "unsigned content after l=" : "");
 }
 
 static void
