@@ -6,7 +6,8 @@
 set -eu
 
 build="build-essential cmake pkg-config clang libclang-rt-14-dev
-	libevent-dev libunbound-dev libssl-dev libinih-dev libcmocka-dev"
+	libevent-dev libunbound-dev libssl-dev libinih-dev libcmocka-dev
+	zlib1g-dev"
 test="python3 python3-pytest python3-dnspython python3-dkim python3-nacl
 	python3-yaml python3-spf swaks libio-socket-inet6-perl
 	libnet-ssleay-perl knot knot-dnsutils opendkim-tools opendkim

@@ -1,7 +1,9 @@
 #include "spool/spool_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,21 +16,24 @@
 
 struct spool_queued {
 	struct spool *spool;
+	uint32_t slot;
 	int fd;         /* -1 until needed for a message read from memory */
-	void *map;      /* the file mapped, or hot.p */
+	void *map;      /* the slot mapped, or hot.p */
 	size_t maplen;
 	struct buf hot; /* the bytes, when the spool still had them */
 	struct spool_file_info info;
 	struct span *rcpts, *body;
 	bool *done;
+	size_t done_off; /* where the next DONE record goes */
+	bool removed;
 	char id[SPOOL_ID_MAX + 1];
 };
 
 /*
  * Walks the records once more to index recipients and body chunks (the
  * scan already proved them well formed), then reads the DONE records after
- * END. The first one that is torn or invalid ends them: it is cut off, so
- * that later appends stay readable.
+ * END. The first record that is not a DONE of this message ends them: the
+ * next DONE is written over it.
  */
 static void
 queued_index(struct spool_queued *q)
@@ -48,35 +53,31 @@ queued_index(struct spool_queued *q)
 		else if (type == SPOOL_REC_BODY)
 			q->body[b++] = d;
 	}
-	off = q->info.end_off;
-	for (;;) {
-		size_t at = off;
-
-		if (spool_file_next(q->map, q->maplen, &off, &type, &d) != 1 ||
-		    type != SPOOL_REC_DONE ||
-		    spool_done_index(d, q->info.rcpt_count, &idx) < 0) {
-			if (at < q->maplen) {
-				log_warn("spool state id=%s torn=%zu", q->id,
-				    q->maplen - at);
-				if (q->fd >= 0 &&
-				    ftruncate(q->fd, (off_t)at) < 0)
-					log_warn("spool state id=%s "
-					    "error=\"%s\"", q->id,
-					    strerror(errno));
-			}
-			break;
-		}
+	off = q->done_off = q->info.end_off;
+	while (spool_file_next(q->map, q->maplen, &off, &type, &d) == 1 &&
+	    type == SPOOL_REC_DONE &&
+	    spool_done_index(d, q->info.rcpt_count, q->info.nonce, &idx) == 0) {
 		q->done[idx] = true;
+		q->done_off = off;
 	}
 }
 
+/* A slot that holds another message (or none) now: this one is gone. */
 static int
 queued_finish_open(struct spool_queued *q, struct spool_queued **out)
 {
-	int rc = spool_file_scan(q->map, q->maplen, &q->info);
+	int rc;
 
+	if (q->maplen < SPOOL_MAGIC_LEN ||
+	    memcmp(q->map, SPOOL_MAGIC_QUEUED, SPOOL_MAGIC_LEN) != 0) {
+		spool_queued_close(q);
+		return ERR_NOTFOUND;
+	}
+	rc = spool_file_scan(q->map, q->maplen, &q->info);
 	if (rc == 0 && !q->info.complete)
 		rc = ERR_SYNTAX;
+	if (rc == 0 && !span_eq(q->info.id, span_cstr(q->id)))
+		rc = ERR_NOTFOUND;
 	if (rc < 0) {
 		spool_queued_close(q);
 		return rc;
@@ -92,12 +93,14 @@ spool_queued_open(struct spool *spool, const char *queue_id,
 {
 	struct spool_queued *q;
 	struct stat st;
+	uint32_t slot;
 	int fd;
 
-	if (strlen(queue_id) > SPOOL_ID_MAX || strchr(queue_id, '/'))
+	if (spool_id_slot(queue_id, &slot) < 0)
 		return ERR_NOTFOUND;
 	q = xcalloc(1, sizeof *q);
 	q->spool = spool;
+	q->slot = slot;
 	q->fd = -1;
 	memcpy(q->id, queue_id, strlen(queue_id) + 1);
 	if (spool_hot_take(spool, queue_id, &q->hot)) {
@@ -105,22 +108,21 @@ spool_queued_open(struct spool *spool, const char *queue_id,
 		q->maplen = q->hot.len;
 		return queued_finish_open(q, out);
 	}
-	fd = openat(spool_queue_fd(spool), queue_id,
-	    O_RDWR | O_APPEND | O_CLOEXEC);
+	fd = spool_slot_open(spool, slot);
 	if (fd < 0) {
 		free(q);
-		return errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
+		return fd;
 	}
 	q->fd = fd;
 	if (fstat(fd, &st) < 0) {
 		spool_queued_close(q);
 		return ERR_IO;
 	}
-	if (st.st_size == 0) {
-		spool_queued_close(q);
-		return ERR_SYNTAX;
-	}
 	q->maplen = (size_t)st.st_size;
+	if (q->maplen == 0) {
+		spool_queued_close(q);
+		return ERR_NOTFOUND;
+	}
 	q->map = mmap(NULL, q->maplen, PROT_READ, MAP_SHARED, fd, 0);
 	if (q->map == MAP_FAILED) {
 		q->map = NULL;
@@ -139,6 +141,14 @@ spool_queued_close(struct spool_queued *q)
 		buf_free(&q->hot);
 	else if (q->map)
 		munmap(q->map, q->maplen);
+	/* Only now may another message have the slot. */
+	if (q->removed) {
+		int rc = spool_slot_release(q->spool, q->slot, q->fd);
+
+		if (rc < 0)
+			log_warn("spool state id=%s error=\"%s\"", q->id,
+			    err_str(rc));
+	}
 	if (q->fd >= 0)
 		close(q->fd);
 	free(q->rcpts);
@@ -171,29 +181,30 @@ spool_queued_body(const struct spool_queued *q, size_t i)
 	return q->body[i];
 }
 
+static int
+queued_fd(struct spool_queued *q)
+{
+	if (q->fd < 0)
+		q->fd = spool_slot_open(q->spool, q->slot);
+	return q->fd < 0 ? q->fd : 0;
+}
+
 int
 spool_queued_mark_done(struct spool_queued *q, size_t i)
 {
 	struct buf b = { 0 };
-	unsigned char d[8];
 	int rc;
 
-	spool_put32(d, (uint32_t)i);
-	spool_put32(d + 4, ~(uint32_t)i);
-	spool_rec_put(&b, SPOOL_REC_DONE, d, sizeof d);
-	if (q->fd < 0) {
-		q->fd = openat(spool_queue_fd(q->spool), q->id,
-		    O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (q->fd < 0) {
-			buf_free(&b);
-			return spool_errno_err(errno);
-		}
-	}
-	/* O_APPEND: one write, so a crash tears at most this record. */
-	rc = spool_write_all(q->fd, b.p, b.len);
-	buf_free(&b);
+	spool_done_put(&b, i, q->info.nonce);
+	rc = queued_fd(q);
+	/* One write, so a crash tears at most this record. */
 	if (rc == 0)
+		rc = spool_pwrite_all(q->fd, b.p, b.len, q->done_off);
+	if (rc == 0) {
+		q->done_off += b.len;
 		q->done[i] = true;
+	}
+	buf_free(&b);
 	return rc;
 }
 
@@ -201,15 +212,78 @@ int
 spool_queued_sync(struct spool_queued *q)
 {
 	if (q->fd < 0)
-		return 0; /* nothing appended */
+		return 0; /* nothing written */
 	return fdatasync(q->fd) < 0 ? spool_errno_err(errno) : 0;
 }
 
+/*
+ * The free mark is written at close, after the last read of the slot, and
+ * is not synced: a crash before it reaches the disk brings the message
+ * back at start (every copy is durable by now: at least once).
+ */
 int
 spool_queued_remove(struct spool_queued *q)
 {
-	if (unlinkat(spool_queue_fd(q->spool), q->id, 0) < 0 &&
-	    errno != ENOENT)
-		return spool_errno_err(errno);
+	int rc = queued_fd(q);
+
+	if (rc == 0)
+		q->removed = true;
+	return rc;
+}
+
+/* One slot for spool_list(): 1 listed, 0 not a queued message. */
+static int
+list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
+{
+	struct spool_file_info info;
+	enum spool_rec_type type;
+	struct stat st;
+	struct span d;
+	size_t off, idx, done = 0;
+	void *map;
+	int fd, rc = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < SPOOL_MAGIC_LEN) {
+		close(fd);
+		return 0;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return 0;
+	if (spool_file_scan(map, (size_t)st.st_size, &info) == 0 &&
+	    info.complete) {
+		off = info.end_off;
+		while (spool_file_next(map, (size_t)st.st_size, &off, &type,
+		    &d) == 1 && type == SPOOL_REC_DONE &&
+		    spool_done_index(d, info.rcpt_count, info.nonce,
+		    &idx) == 0)
+			done++;
+		cb(arg, &info, done);
+		rc = 1;
+	}
+	munmap(map, (size_t)st.st_size);
+	return rc;
+}
+
+int
+spool_list(const char *dir, spool_list_cb *cb, void *arg)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/slots", dir);
+	d = opendir(path);
+	if (d == NULL)
+		return ERR_IO;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			list_slot(dirfd(d), e->d_name, cb, arg);
+	closedir(d);
 	return 0;
 }

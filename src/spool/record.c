@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <zlib.h>
+
 #include "base/err.h"
 
 static uint32_t
@@ -39,30 +41,51 @@ spool_file_next(const void *p, size_t len, size_t *off,
 }
 
 int
-spool_done_index(struct span data, size_t rcpt_count, size_t *index)
+spool_done_index(struct span data, size_t rcpt_count, uint64_t nonce,
+    size_t *index)
 {
 	const unsigned char *u = (const unsigned char *)data.p;
 	uint32_t i;
 
-	if (data.len != 8)
+	if (data.len != SPOOL_DONE_LEN)
 		return ERR_SYNTAX;
 	i = get32(u);
-	if (get32(u + 4) != (uint32_t)~i || i >= rcpt_count)
+	if (get32(u + 4) != (uint32_t)~i || i >= rcpt_count ||
+	    get64(u + 8) != nonce)
 		return ERR_SYNTAX;
 	*index = i;
 	return 0;
+}
+
+void
+spool_done_put(struct buf *b, size_t i, uint64_t nonce)
+{
+	unsigned char d[SPOOL_DONE_LEN];
+
+	spool_put32(d, (uint32_t)i);
+	spool_put32(d + 4, ~(uint32_t)i);
+	spool_put64(d + 8, nonce);
+	spool_rec_put(b, SPOOL_REC_DONE, d, sizeof d);
+}
+
+uint32_t
+spool_crc(uint32_t crc, const void *p, size_t len)
+{
+	return (uint32_t)crc32_z(crc, p, len);
 }
 
 /*
  * The envelope records come in a fixed order, so the scan is a small state
  * machine: each record type says which states it may appear in.
  */
-enum scan_state { SC_IP, SC_HELO, SC_FROM, SC_RCPT, SC_BODY, SC_END };
+enum scan_state {
+	SC_ID, SC_IP, SC_HELO, SC_FROM, SC_RCPT, SC_BODY, SC_END
+};
 
 int
 spool_file_scan(const void *p, size_t len, struct spool_file_info *out)
 {
-	enum scan_state st = SC_IP;
+	enum scan_state st = SC_ID;
 	enum spool_rec_type type;
 	struct span d;
 	size_t off = SPOOL_MAGIC_LEN;
@@ -70,13 +93,21 @@ spool_file_scan(const void *p, size_t len, struct spool_file_info *out)
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	if (len < SPOOL_MAGIC_LEN || memcmp(p, SPOOL_MAGIC, SPOOL_MAGIC_LEN))
+	if (len < SPOOL_MAGIC_LEN ||
+	    memcmp(p, SPOOL_MAGIC_QUEUED, SPOOL_MAGIC_LEN))
 		return ERR_SYNTAX;
 	while (st != SC_END) {
 		rc = spool_file_next(p, len, &off, &type, &d);
 		if (rc == 0 || rc == ERR_SYNTAX)
 			return 0; /* cut short: incomplete, never delivered */
 		switch (type) {
+		case SPOOL_REC_ID:
+			if (st != SC_ID || d.len == 0 ||
+			    d.len > SPOOL_ID_MAX)
+				return ERR_SYNTAX;
+			out->id = d;
+			st = SC_IP;
+			break;
 		case SPOOL_REC_IP:
 			if (st != SC_IP || d.len > SPOOL_IP_MAX)
 				return ERR_SYNTAX;
@@ -122,10 +153,18 @@ spool_file_scan(const void *p, size_t len, struct spool_file_info *out)
 			const unsigned char *u = (const unsigned char *)d.p;
 
 			if ((st != SC_RCPT && st != SC_BODY) ||
-			    out->rcpt_count == 0 || d.len != 12 ||
+			    out->rcpt_count == 0 || d.len != SPOOL_END_LEN ||
 			    get64(u) != out->body_len ||
 			    get32(u + 8) != out->rcpt_count)
 				return ERR_SYNTAX;
+			out->nonce = get64(u + 12);
+			/* Last, so that fuzzing explores the structure. */
+			if (spool_crc(0, (const unsigned char *)p +
+			    SPOOL_MAGIC_LEN, off - 4 - SPOOL_MAGIC_LEN) !=
+			    get32(u + 20)) {
+				out->damaged = true; /* never delivered */
+				return 0;
+			}
 			st = SC_END;
 			break;
 		}
@@ -145,6 +184,13 @@ spool_put32(unsigned char *p, uint32_t v)
 	p[1] = (unsigned char)(v >> 16);
 	p[2] = (unsigned char)(v >> 8);
 	p[3] = (unsigned char)v;
+}
+
+void
+spool_put64(unsigned char *p, uint64_t v)
+{
+	spool_put32(p, (uint32_t)(v >> 32));
+	spool_put32(p + 4, (uint32_t)v);
 }
 
 void

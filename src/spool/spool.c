@@ -21,31 +21,40 @@
 #include "base/work.h"
 
 /*
- * Body bytes collect in memory and reach the file in chunks of this size, so
+ * Body bytes collect in memory and reach the slot in chunks of this size, so
  * a message of up to SPOOL_CHUNK bytes costs one write() in all.
  */
 #define SPOOL_CHUNK (64 * 1024)
 /*
- * Concurrent fsyncs of different files share one journal commit in the
+ * Concurrent fdatasyncs of different slots share one journal commit in the
  * file system, so throughput grows with the commits in flight: enough
- * threads that every busy session can have its fsync outstanding.
+ * threads that every busy session can have its sync outstanding.
  */
 #define SPOOL_THREADS 16
-#define SPOOL_SYNC_ROUNDS 1
+/*
+ * A freed slot bigger than this is cut back to nothing, so that a burst of
+ * big messages does not hold on to the disk; smaller ones keep their
+ * blocks, and the next message written into them needs no allocation.
+ */
+#define SPOOL_SLOT_KEEP (128 * 1024)
 /*
  * Queue files written in one piece stay in memory, up to this much in all,
  * until delivery opens them, so the common case never reads a message back
- * from disk (no second pass); the rest are read from their file.
+ * from disk (no second pass); the rest are read from their slot.
  */
 #define SPOOL_HOT_MAX (16 * 1024 * 1024)
 #define SPOOL_NO_REC SIZE_MAX
+/* Slot files are named by their number: 8 hex digits. */
+#define SPOOL_SLOT_NAME 9
+/* A queue id: time (9 + 5 hex digits), spool instance (4), slot (8). */
+#define SPOOL_ID_LEN 26
 
 struct spool {
 	struct event_base *base;
 	struct work_pool *pool;
-	int tmpfd, queuefd, quarfd;
+	int slotsfd, quarfd;
 	unsigned instance;
-	unsigned counter;
+	uint64_t nonce_state; /* loop thread */
 
 	spool_queued_cb *queued_cb;
 	void *queued_arg;
@@ -57,17 +66,22 @@ struct spool {
 	struct spool_hot *hot, **hot_tail; /* in commit order */
 	size_t hot_bytes;
 
+	pthread_mutex_t slot_lock; /* free slots: loop and workers */
+	uint32_t *free_slots;
+	size_t free_count, free_cap;
+	uint32_t next_slot; /* never used yet: the file is still to create */
+
 	/*
-	 * Group commit of queue/ (worker threads only, spool_sync_queue()):
-	 * each rename takes a ticket; a directory fsync round covers the
-	 * tickets issued before it started. The latest round's result answers
-	 * for everyone waiting, since a later successful fsync of the
-	 * directory covers earlier renames too.
+	 * Group commit of slots/ for new slot files (worker threads only,
+	 * spool_sync_dir()): each creation takes a ticket; a directory fsync
+	 * round covers the tickets issued before it started. The latest
+	 * round's result answers for everyone waiting, since a later
+	 * successful fsync of the directory covers earlier creations too.
 	 */
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
 	uint64_t sync_issued, sync_started, sync_done;
-	unsigned sync_running;
+	bool sync_running;
 	int sync_err;
 };
 
@@ -80,15 +94,20 @@ struct spool_hot {
 struct spool_msg {
 	struct spool *spool;
 	char id[SPOOL_ID_MAX + 1];
-	int fd;
+	uint32_t slot;
+	bool new_slot;       /* its file is created by this message */
+	int fd;              /* the slot, once something is written to it */
 	struct buf out;      /* records not yet written */
+	uint64_t file_off;   /* bytes written to the slot so far */
+	uint32_t crc;        /* of those bytes, after the magic */
 	size_t body_rec;     /* offset in out of the open BODY record */
 	struct buf headers;
 	uint64_t body_len;
+	uint64_t nonce;
 	uint32_t rcpt_count;
 	int werr;            /* a body write failed: never commit it */
 	int err;             /* set by the commit job */
-	bool queued;         /* renamed into queue/ by the commit job */
+	bool queued;         /* the slot says queued and is synced */
 	bool whole;          /* out held the whole file at commit */
 	spool_commit_cb *cb;
 	void *arg;
@@ -102,26 +121,128 @@ spool_errno_err(int e)
 }
 
 int
-spool_queue_fd(const struct spool *spool)
+spool_pwrite_all(int fd, const void *p, size_t len, uint64_t off)
 {
-	return spool->queuefd;
-}
+	const char *s = p;
 
-int
-spool_write_all(int fd, const char *p, size_t len)
-{
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = pwrite(fd, s, len, (off_t)off);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return spool_errno_err(errno);
 		}
-		p += n;
+		s += n;
 		len -= (size_t)n;
+		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+static void
+slot_name(uint32_t slot, char name[SPOOL_SLOT_NAME])
+{
+	snprintf(name, SPOOL_SLOT_NAME, "%08x", slot);
+}
+
+/* Names and ids are written with %x: lower-case hex digits only. */
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The number of a slot file's name, or -1 for any other name. */
+static int64_t
+slot_parse(const char *s, size_t len)
+{
+	uint32_t v = 0;
+	size_t i;
+
+	if (len != SPOOL_SLOT_NAME - 1)
+		return -1;
+	for (i = 0; i < len; i++) {
+		int d = hex_digit(s[i]);
+
+		if (d < 0)
+			return -1;
+		v = v << 4 | (uint32_t)d;
+	}
+	return v;
+}
+
+int
+spool_id_slot(const char *id, uint32_t *slot)
+{
+	size_t len = strlen(id);
+	int64_t v;
+	size_t i;
+
+	if (len != SPOOL_ID_LEN)
+		return ERR_NOTFOUND;
+	for (i = 0; i < len; i++)
+		if (hex_digit(id[i]) < 0)
+			return ERR_NOTFOUND;
+	v = slot_parse(id + len - (SPOOL_SLOT_NAME - 1), SPOOL_SLOT_NAME - 1);
+	if (v < 0)
+		return ERR_NOTFOUND;
+	*slot = (uint32_t)v;
+	return 0;
+}
+
+int
+spool_slot_open(struct spool *spool, uint32_t slot)
+{
+	char name[SPOOL_SLOT_NAME];
+	int fd;
+
+	slot_name(slot, name);
+	fd = openat(spool->slotsfd, name, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? ERR_NOTFOUND : spool_errno_err(errno);
+	return fd;
+}
+
+static void
+slot_push_free(struct spool *spool, uint32_t slot)
+{
+	pthread_mutex_lock(&spool->slot_lock);
+	if (spool->free_count == spool->free_cap) {
+		spool->free_cap = spool->free_cap ? spool->free_cap * 2 : 64;
+		spool->free_slots = xrealloc(spool->free_slots,
+		    spool->free_cap * sizeof *spool->free_slots);
+	}
+	spool->free_slots[spool->free_count++] = slot;
+	pthread_mutex_unlock(&spool->slot_lock);
+}
+
+/*
+ * The free mark is not synced: a crash before it reaches the disk brings
+ * the message back at start, delivered once more (at least once).
+ */
+static int
+slot_mark_free(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && st.st_size > SPOOL_SLOT_KEEP)
+		return ftruncate(fd, 0) < 0 ? spool_errno_err(errno) : 0;
+	return spool_pwrite_all(fd, SPOOL_MAGIC_FREE, SPOOL_MAGIC_LEN, 0);
+}
+
+int
+spool_slot_release(struct spool *spool, uint32_t slot, int fd)
+{
+	int rc = slot_mark_free(fd);
+
+	if (rc == 0)
+		slot_push_free(spool, slot);
+	return rc;
 }
 
 static int
@@ -166,115 +287,154 @@ open_subdir(const char *dir, const char *sub, char *err, size_t errsz)
 	return fd;
 }
 
-/* Leftovers in tmp/ were never acknowledged: nobody is waiting for them. */
-static void
-spool_clean_tmp(struct spool *spool)
-{
-	DIR *d = fdopendir(dup(spool->tmpfd));
-	struct dirent *e;
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (unlinkat(spool->tmpfd, e->d_name, 0) == 0)
-			log_info("spool clean tmp=%s", e->d_name);
-	}
-	closedir(d);
-}
-
-/* 1 complete, 0 incomplete, ERR_SYNTAX corrupt, ERR_IO unreadable. */
-static int
-spool_check_file(int dirfd, const char *name)
-{
-	struct spool_file_info info;
-	struct stat st;
-	void *map;
-	int fd, rc;
-
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ERR_IO;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return ERR_IO;
-	}
-	if (st.st_size == 0) {
-		close(fd);
-		return 0;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return ERR_IO;
-	rc = spool_file_scan(map, (size_t)st.st_size, &info);
-	munmap(map, (size_t)st.st_size);
-	if (rc < 0)
-		return rc;
-	return info.complete ? 1 : 0;
-}
-
 static int
 name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void
+recovered_add(struct spool *spool, struct span id, size_t *cap)
+{
+	if (spool->recovered_count == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		spool->recovered = xrealloc(spool->recovered,
+		    *cap * sizeof *spool->recovered);
+	}
+	spool->recovered[spool->recovered_count++] = xstrndup(id.p, id.len);
+}
+
 /*
- * Complete queue files are remembered for delivery; anything else was cut
- * short (or damaged) and goes to quarantine/, where an operator can look.
+ * Copies a damaged slot to quarantine/, named by its queue id when that is
+ * readable, where an operator can look at it. 0 when the copy is durable.
+ */
+static int
+slot_quarantine(struct spool *spool, const char *name, const void *p,
+    size_t len)
+{
+	int fd, rc;
+
+	fd = openat(spool->quarfd, name, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return spool_errno_err(errno);
+	rc = spool_pwrite_all(fd, p, len, 0);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = spool_errno_err(errno);
+	close(fd);
+	if (rc == 0 && fsync(spool->quarfd) < 0)
+		rc = spool_errno_err(errno);
+	return rc;
+}
+
+/*
+ * One slot at start. Queued and intact: remembered for delivery. Being
+ * written: never acknowledged, freed. Queued but damaged, or unknown bytes:
+ * copied to quarantine/, then freed. 1 queued, 0 free, ERR_IO unusable.
+ */
+static int
+slot_recover(struct spool *spool, uint32_t slot, const char *name,
+    size_t *cap)
+{
+	struct spool_file_info info;
+	char magic[SPOOL_MAGIC_LEN], qname[SPOOL_ID_MAX + 8];
+	struct stat st;
+	uint32_t id_slot;
+	void *map;
+	int fd, rc;
+
+	fd = openat(spool->slotsfd, name, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_warn("spool recover slot=%s error=unreadable", name);
+		if (fd >= 0)
+			close(fd);
+		return ERR_IO;
+	}
+	if (st.st_size < SPOOL_MAGIC_LEN ||
+	    pread(fd, magic, sizeof magic, 0) != sizeof magic ||
+	    memcmp(magic, SPOOL_MAGIC_FREE, SPOOL_MAGIC_LEN) == 0) {
+		close(fd);
+		return 0;
+	}
+	if (memcmp(magic, SPOOL_MAGIC_WRITING, SPOOL_MAGIC_LEN) == 0) {
+		log_info("spool clean slot=%s", name);
+		rc = slot_mark_free(fd);
+		close(fd);
+		return rc;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		log_warn("spool recover slot=%s error=\"%s\"", name,
+		    strerror(errno));
+		close(fd);
+		return ERR_IO;
+	}
+	rc = spool_file_scan(map, (size_t)st.st_size, &info);
+	snprintf(qname, sizeof qname, "slot-%s", name);
+	if (info.id.len && info.id.len <= SPOOL_ID_MAX) {
+		char id[SPOOL_ID_MAX + 1];
+
+		memcpy(id, info.id.p, info.id.len);
+		id[info.id.len] = '\0';
+		if (spool_id_slot(id, &id_slot) == 0) {
+			memcpy(qname, id, info.id.len + 1);
+			/* A slot holds only ids that name it. */
+			if (id_slot != slot)
+				rc = ERR_SYNTAX;
+		}
+	}
+	if (rc == 0 && info.complete) {
+		recovered_add(spool, info.id, cap);
+		munmap(map, (size_t)st.st_size);
+		close(fd);
+		return 1;
+	}
+	rc = rc == 0 ? 0 : ERR_SYNTAX;
+	if (slot_quarantine(spool, qname, map, (size_t)st.st_size) < 0) {
+		/* Kept as it is: never delivered, never written over. */
+		log_warn("spool quarantine id=%s error=\"%s\"", qname,
+		    strerror(errno));
+		munmap(map, (size_t)st.st_size);
+		close(fd);
+		return ERR_IO;
+	}
+	log_warn("spool quarantine id=%s reason=%s", qname,
+	    info.damaged ? "damaged" : rc == 0 ? "incomplete" : "corrupt");
+	munmap(map, (size_t)st.st_size);
+	rc = slot_mark_free(fd);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Every slot file is looked at once: queued ones go to delivery, free ones
+ * to the free list. Slots that cannot be used stay out of both.
  */
 static void
 spool_recover(struct spool *spool)
 {
-	DIR *d = fdopendir(dup(spool->queuefd));
+	DIR *d = fdopendir(dup(spool->slotsfd));
 	struct dirent *e;
 	size_t cap = 0;
-	bool moved = false;
 
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		int rc;
+		int64_t slot = slot_parse(e->d_name, strlen(e->d_name));
 
-		if (e->d_name[0] == '.')
+		if (slot < 0)
 			continue;
-		rc = spool_check_file(spool->queuefd, e->d_name);
-		if (rc == 1) {
-			if (spool->recovered_count == cap) {
-				cap = cap ? cap * 2 : 64;
-				spool->recovered = xrealloc(spool->recovered,
-				    cap * sizeof *spool->recovered);
-			}
-			spool->recovered[spool->recovered_count++] =
-			    xstrdup(e->d_name);
-			continue;
-		}
-		if (rc == ERR_IO) {
-			log_warn("spool recover id=%s error=unreadable",
-			    e->d_name);
-			continue;
-		}
-		if (renameat(spool->queuefd, e->d_name, spool->quarfd,
-		    e->d_name) < 0) {
-			log_warn("spool quarantine id=%s error=\"%s\"",
-			    e->d_name, strerror(errno));
-			continue;
-		}
-		moved = true;
-		log_warn("spool quarantine id=%s reason=%s", e->d_name,
-		    rc == 0 ? "incomplete" : "corrupt");
+		if ((uint32_t)slot >= spool->next_slot)
+			spool->next_slot = (uint32_t)slot + 1;
+		if (slot_recover(spool, (uint32_t)slot, e->d_name, &cap) == 0)
+			slot_push_free(spool, (uint32_t)slot);
 	}
 	closedir(d);
-	if (moved) {
-		fsync(spool->quarfd);
-		fsync(spool->queuefd);
-	}
 	if (spool->recovered_count)
 		qsort(spool->recovered, spool->recovered_count,
 		    sizeof *spool->recovered, name_cmp);
-	log_info("spool recover queued=%zu", spool->recovered_count);
+	log_info("spool recover queued=%zu slots=%u", spool->recovered_count,
+	    spool->next_slot);
 }
 
 struct spool *
@@ -289,13 +449,13 @@ spool_open(struct event_base *base, const char *dir, char *err, size_t errsz)
 	}
 	spool = xcalloc(1, sizeof *spool);
 	spool->base = base;
-	spool->tmpfd = spool->queuefd = spool->quarfd = -1;
+	spool->slotsfd = spool->quarfd = -1;
 	pthread_mutex_init(&spool->hot_lock, NULL);
+	pthread_mutex_init(&spool->slot_lock, NULL);
 	spool->hot_tail = &spool->hot;
 	pthread_mutex_init(&spool->sync_lock, NULL);
 	pthread_cond_init(&spool->sync_cv, NULL);
-	if ((spool->tmpfd = open_subdir(dir, "tmp", err, errsz)) < 0 ||
-	    (spool->queuefd = open_subdir(dir, "queue", err, errsz)) < 0 ||
+	if ((spool->slotsfd = open_subdir(dir, "slots", err, errsz)) < 0 ||
 	    (spool->quarfd = open_subdir(dir, "quarantine", err, errsz)) < 0) {
 		spool_close(spool);
 		return NULL;
@@ -304,7 +464,9 @@ spool_open(struct event_base *base, const char *dir, char *err, size_t errsz)
 	if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
 		rnd = (unsigned short)getpid();
 	spool->instance = rnd;
-	spool_clean_tmp(spool);
+	if (getrandom(&spool->nonce_state, sizeof spool->nonce_state, 0) !=
+	    sizeof spool->nonce_state)
+		spool->nonce_state = (uint64_t)time(NULL) << 16 ^ rnd;
 	spool_recover(spool);
 	spool->pool = work_new(base, SPOOL_THREADS);
 	return spool;
@@ -323,10 +485,8 @@ spool_close(struct spool *spool)
 	for (i = 0; i < spool->recovered_count; i++)
 		free(spool->recovered[i]);
 	free(spool->recovered);
-	if (spool->tmpfd >= 0)
-		close(spool->tmpfd);
-	if (spool->queuefd >= 0)
-		close(spool->queuefd);
+	if (spool->slotsfd >= 0)
+		close(spool->slotsfd);
 	if (spool->quarfd >= 0)
 		close(spool->quarfd);
 	while (spool->hot) {
@@ -339,19 +499,53 @@ spool_close(struct spool *spool)
 	pthread_cond_destroy(&spool->sync_cv);
 	pthread_mutex_destroy(&spool->sync_lock);
 	pthread_mutex_destroy(&spool->hot_lock);
+	pthread_mutex_destroy(&spool->slot_lock);
+	free(spool->free_slots);
 	free(spool);
 }
 
+/*
+ * Time first, so ids sort in arrival order; the slot last, so that
+ * delivery finds the message from its id. A slot holds one message at a
+ * time and keeps it far longer than a microsecond: ids never repeat.
+ */
 static void
-spool_new_id(struct spool *spool, char *id)
+spool_new_id(struct spool *spool, uint32_t slot, char *id)
 {
 	struct timeval tv;
 
 	gettimeofday(&tv, NULL);
-	/* Time first, so names sort in arrival order. */
-	snprintf(id, SPOOL_ID_MAX + 1, "%09llx%05lx%04x%06x",
-	    (unsigned long long)tv.tv_sec, (unsigned long)tv.tv_usec,
-	    spool->instance & 0xffff, spool->counter++ & 0xffffff);
+	snprintf(id, SPOOL_ID_MAX + 1, "%09llx%05lx%04x%08x",
+	    (unsigned long long)tv.tv_sec & 0xfffffffffULL,
+	    (unsigned long)tv.tv_usec, spool->instance & 0xffff, slot);
+}
+
+/*
+ * Tells one occupant of a slot from the next (splitmix64): DONE records
+ * carry it, so those an earlier message left behind never count.
+ */
+static uint64_t
+spool_new_nonce(struct spool *spool)
+{
+	uint64_t z = spool->nonce_state += 0x9e3779b97f4a7c15ULL;
+
+	z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ z >> 27) * 0x94d049bb133111ebULL;
+	return z ^ z >> 31;
+}
+
+/* A free slot, or the next number when there is none (loop thread). */
+static void
+slot_take(struct spool *spool, struct spool_msg *msg)
+{
+	pthread_mutex_lock(&spool->slot_lock);
+	if (spool->free_count) {
+		msg->slot = spool->free_slots[--spool->free_count];
+	} else {
+		msg->slot = spool->next_slot++;
+		msg->new_slot = true;
+	}
+	pthread_mutex_unlock(&spool->slot_lock);
 }
 
 struct spool_msg *
@@ -383,9 +577,12 @@ spool_msg_new(struct spool *spool, const struct spool_envelope *env,
 	msg->spool = spool;
 	msg->fd = -1;
 	msg->body_rec = SPOOL_NO_REC;
-	spool_new_id(spool, msg->id);
+	slot_take(spool, msg);
+	spool_new_id(spool, msg->slot, msg->id);
+	msg->nonce = spool_new_nonce(spool);
 	buf_reserve(&msg->out, SPOOL_CHUNK + SPOOL_REC_HDR);
-	buf_add(&msg->out, SPOOL_MAGIC, SPOOL_MAGIC_LEN);
+	buf_add(&msg->out, SPOOL_MAGIC_WRITING, SPOOL_MAGIC_LEN);
+	spool_rec_put(&msg->out, SPOOL_REC_ID, msg->id, strlen(msg->id));
 	spool_rec_put(&msg->out, SPOOL_REC_IP, env->client_ip, iplen);
 	spool_rec_put(&msg->out, SPOOL_REC_HELO, env->helo, helolen);
 	spool_rec_put(&msg->out, SPOOL_REC_FROM, env->mail_from, fromlen);
@@ -413,23 +610,45 @@ msg_close_body(struct spool_msg *msg)
 	msg->body_rec = SPOOL_NO_REC;
 }
 
-/* Writes what is buffered; creates the file on first use. */
+/* The CRC of the buffered bytes, after what is written already. */
+static uint32_t
+msg_out_crc(const struct spool_msg *msg)
+{
+	size_t skip = msg->file_off == 0 ? SPOOL_MAGIC_LEN : 0;
+
+	return spool_crc(msg->crc, msg->out.p + skip, msg->out.len - skip);
+}
+
+/* Writes what is buffered; opens (or creates) the slot on first use. */
 static int
-msg_flush(struct spool_msg *msg)
+msg_write_out(struct spool_msg *msg)
 {
 	int rc;
 
-	msg_close_body(msg);
 	if (msg->fd < 0) {
-		msg->fd = openat(msg->spool->tmpfd, msg->id,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		char name[SPOOL_SLOT_NAME];
+
+		slot_name(msg->slot, name);
+		msg->fd = openat(msg->spool->slotsfd, name, O_RDWR |
+		    O_CLOEXEC | (msg->new_slot ? O_CREAT : 0), 0600);
 		if (msg->fd < 0)
 			return spool_errno_err(errno);
 	}
-	rc = spool_write_all(msg->fd, msg->out.p, msg->out.len);
+	rc = spool_pwrite_all(msg->fd, msg->out.p, msg->out.len,
+	    msg->file_off);
+	msg->file_off += msg->out.len;
 	if (!msg->whole)
 		buf_reset(&msg->out);
 	return rc;
+}
+
+/* A full chunk of a big message, from the loop: on to the slot. */
+static int
+msg_flush(struct spool_msg *msg)
+{
+	msg_close_body(msg);
+	msg->crc = msg_out_crc(msg);
+	return msg_write_out(msg);
 }
 
 int
@@ -481,16 +700,54 @@ msg_free(struct spool_msg *msg)
 	free(msg);
 }
 
+/*
+ * Worker thread: the slot of a message that will never be queued. A slot
+ * file this message created goes again, since its directory entry was
+ * never synced and a commit into it could not count on it.
+ */
+static void
+abort_run(void *arg)
+{
+	struct spool_msg *msg = arg;
+	struct spool *spool = msg->spool;
+	char name[SPOOL_SLOT_NAME];
+
+	if (msg->fd < 0) {
+		if (!msg->new_slot)
+			slot_push_free(spool, msg->slot);
+		return;
+	}
+	slot_name(msg->slot, name);
+	if (msg->new_slot) {
+		unlinkat(spool->slotsfd, name, 0);
+	} else {
+		int rc = spool_slot_release(spool, msg->slot, msg->fd);
+
+		if (rc < 0)
+			log_warn("spool slot=%s error=\"%s\"", name,
+			    err_str(rc));
+	}
+	close(msg->fd);
+	msg->fd = -1;
+}
+
+static void
+abort_done(void *arg)
+{
+	msg_free(arg);
+}
+
 void
 spool_msg_abort(struct spool_msg *msg)
 {
 	if (msg == NULL)
 		return;
-	if (msg->fd >= 0) {
-		close(msg->fd);
-		unlinkat(msg->spool->tmpfd, msg->id, 0);
+	if (msg->fd < 0) {
+		abort_run(msg);
+		msg_free(msg);
+		return;
 	}
-	msg_free(msg);
+	work_submit(msg->spool->pool, abort_run, abort_done, msg);
 }
 
 void
@@ -504,14 +761,13 @@ spool_msg_detach(struct spool_msg *msg)
 
 /*
  * Worker thread: returns once a directory fsync that started after our
- * rename has finished. A round started after ticket T covers every rename
- * up to T, so rounds may finish in any order. With SPOOL_SYNC_ROUNDS at 1,
- * renames that land while a round runs share the next one (2.5 messages a
- * round at 20 sessions here); several concurrent rounds measured no faster
- * on this disk and cost one fsync per message again.
+ * slot file was created has finished. A round started after ticket T
+ * covers every creation up to T, so the creations that land while a round
+ * runs share the next one. Only the first messages of a spool create slot
+ * files: this is a warm-up cost.
  */
 static int
-spool_sync_queue(struct spool *spool)
+spool_sync_dir(struct spool *spool)
 {
 	uint64_t ticket, upto;
 	int rc;
@@ -519,17 +775,16 @@ spool_sync_queue(struct spool *spool)
 	pthread_mutex_lock(&spool->sync_lock);
 	ticket = ++spool->sync_issued;
 	while (spool->sync_done < ticket) {
-		if (spool->sync_started >= ticket ||
-		    spool->sync_running >= SPOOL_SYNC_ROUNDS) {
+		if (spool->sync_started >= ticket || spool->sync_running) {
 			pthread_cond_wait(&spool->sync_cv, &spool->sync_lock);
 			continue;
 		}
 		upto = spool->sync_started = spool->sync_issued;
-		spool->sync_running++;
+		spool->sync_running = true;
 		pthread_mutex_unlock(&spool->sync_lock);
-		rc = fsync(spool->queuefd) < 0 ? spool_errno_err(errno) : 0;
+		rc = fsync(spool->slotsfd) < 0 ? spool_errno_err(errno) : 0;
 		pthread_mutex_lock(&spool->sync_lock);
-		spool->sync_running--;
+		spool->sync_running = false;
 		spool->sync_err = rc;
 		if (upto > spool->sync_done)
 			spool->sync_done = upto;
@@ -540,7 +795,31 @@ spool_sync_queue(struct spool *spool)
 	return rc;
 }
 
-/* Worker thread: the file's write, fsync and rename, then the group's. */
+/* The records after the body, up to END's CRC (loop or worker). */
+static void
+msg_finish_records(struct spool_msg *msg)
+{
+	unsigned char end[SPOOL_END_LEN];
+
+	msg_close_body(msg);
+	if (msg->headers.len)
+		spool_rec_put(&msg->out, SPOOL_REC_HEADERS, msg->headers.p,
+		    msg->headers.len);
+	spool_put64(end, msg->body_len);
+	spool_put32(end + 8, msg->rcpt_count);
+	spool_put64(end + 12, msg->nonce);
+	spool_rec_header(&msg->out, SPOOL_REC_END, sizeof end);
+	buf_add(&msg->out, end, sizeof end - 4);
+	spool_put32(end + 20, msg_out_crc(msg));
+	buf_add(&msg->out, end + 20, 4);
+}
+
+/*
+ * Worker thread: the rest of the message, then the magic that says queued
+ * (a separate write of 4 bytes, so that a process killed in the middle
+ * leaves a slot still marked as being written), one fdatasync, and the
+ * directory's when the slot file is new.
+ */
 static void
 commit_run(void *arg)
 {
@@ -548,24 +827,31 @@ commit_run(void *arg)
 	struct spool *spool = msg->spool;
 	int rc;
 
-	/* A chunk is missing: the file must not reach the queue. */
-	msg->whole = msg->fd < 0;
-	rc = msg->werr ? msg->werr : msg_flush(msg);
+	/* A chunk is missing: the message must not be queued. */
+	rc = msg->werr;
+	if (rc == 0) {
+		msg->whole = msg->fd < 0;
+		msg_finish_records(msg);
+		rc = msg_write_out(msg);
+	}
+	if (rc == 0)
+		rc = spool_pwrite_all(msg->fd, SPOOL_MAGIC_QUEUED,
+		    SPOOL_MAGIC_LEN, 0);
 	if (rc == 0 && fdatasync(msg->fd) < 0)
 		rc = spool_errno_err(errno);
-	if (msg->fd >= 0 && close(msg->fd) < 0 && rc == 0)
-		rc = spool_errno_err(errno);
-	msg->fd = -1;
-	if (rc == 0 && renameat2(spool->tmpfd, msg->id, spool->queuefd,
-	    msg->id, RENAME_NOREPLACE) < 0)
-		rc = spool_errno_err(errno);
 	if (rc < 0) {
-		unlinkat(spool->tmpfd, msg->id, 0);
+		msg->whole = false;
+		abort_run(msg);
 		msg->err = rc;
 		return;
 	}
+	close(msg->fd);
+	msg->fd = -1;
 	msg->queued = true;
-	msg->err = spool_sync_queue(spool);
+	if (msg->whole)
+		memcpy(msg->out.p, SPOOL_MAGIC_QUEUED, SPOOL_MAGIC_LEN);
+	if (msg->new_slot)
+		msg->err = spool_sync_dir(spool);
 }
 
 static void
@@ -646,16 +932,6 @@ commit_done(void *arg)
 void
 spool_msg_commit(struct spool_msg *msg, spool_commit_cb *cb, void *arg)
 {
-	unsigned char end[12];
-
-	msg_close_body(msg);
-	if (msg->headers.len)
-		spool_rec_put(&msg->out, SPOOL_REC_HEADERS, msg->headers.p,
-		    msg->headers.len);
-	spool_put32(end, (uint32_t)(msg->body_len >> 32));
-	spool_put32(end + 4, (uint32_t)msg->body_len);
-	spool_put32(end + 8, msg->rcpt_count);
-	spool_rec_put(&msg->out, SPOOL_REC_END, end, sizeof end);
 	msg->cb = cb;
 	msg->arg = arg;
 	msg->committing = true;

@@ -11,8 +11,20 @@
 #include "base/buf.h"
 #include "spool/spool.h"
 
-/* The payload of a DONE record: a recipient index below rcpt_count. */
-int spool_done_index(struct span data, size_t rcpt_count, size_t *index);
+/*
+ * The payload of a DONE record of the message with this nonce: a recipient
+ * index below rcpt_count. ERR_SYNTAX for anything else.
+ */
+int spool_done_index(struct span data, size_t rcpt_count, uint64_t nonce,
+    size_t *index);
+/* Appends the DONE record of recipient i. */
+void spool_done_put(struct buf *b, size_t i, uint64_t nonce);
+
+/*
+ * The CRC-32 (zlib's) that END carries for the len bytes at p, continuing
+ * from crc (0 to start).
+ */
+uint32_t spool_crc(uint32_t crc, const void *p, size_t len);
 
 /* Appends a record header announcing len bytes of payload. */
 void spool_rec_header(struct buf *b, enum spool_rec_type type, uint32_t len);
@@ -20,16 +32,24 @@ void spool_rec_header(struct buf *b, enum spool_rec_type type, uint32_t len);
 void spool_rec_put(struct buf *b, enum spool_rec_type type, const void *p,
     size_t len);
 void spool_put32(unsigned char *p, uint32_t v);
+void spool_put64(unsigned char *p, uint64_t v);
 
 /* ERR_NOSPACE for a full disk or quota, ERR_IO for anything else. */
 int spool_errno_err(int e);
-int spool_write_all(int fd, const char *p, size_t len);
+/* pwrite() of all len bytes at off. 0 or ERR_NOSPACE / ERR_IO. */
+int spool_pwrite_all(int fd, const void *p, size_t len, uint64_t off);
 /*
- * The bytes of a queue file committed in one piece and not yet opened for
+ * The bytes of a queued slot committed in one piece and not yet opened for
  * delivery: 1 and *out owns them (the entry is gone), or 0. Thread-safe.
  */
 int spool_hot_take(struct spool *spool, const char *id, struct buf *out);
-/* The queue directory, for the reading side in queued.c. */
-int spool_queue_fd(const struct spool *spool);
+/*
+ * The slot a queue id names: 0 and *slot, or ERR_NOTFOUND for an id that
+ * is not ours. Opens the slot file (O_RDWR): the fd, or a negative ERR_*.
+ */
+int spool_id_slot(const char *id, uint32_t *slot);
+int spool_slot_open(struct spool *spool, uint32_t slot);
+/* Marks the slot free on disk (not synced) and hands it back for reuse. */
+int spool_slot_release(struct spool *spool, uint32_t slot, int fd);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * Fuzzes the queue file scanner and the DONE records after END: the bytes
- * of a queue file come from disk, where a crash can leave anything.
+ * Fuzzes the queued slot scanner and the DONE records after END: the bytes
+ * of a slot come from disk, where a crash can leave anything.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	off = info.end_off;
 	while (spool_file_next(data, size, &off, &type, &d) == 1)
 		if (type != SPOOL_REC_DONE ||
-		    spool_done_index(d, info.rcpt_count, &idx) < 0 ||
+		    spool_done_index(d, info.rcpt_count, info.nonce, &idx) < 0 ||
 		    idx >= info.rcpt_count)
 			break;
 	return 0;

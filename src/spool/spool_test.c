@@ -47,6 +47,31 @@ rm_rf(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static void
+count_one(void *arg, const struct spool_file_info *info, size_t done)
+{
+	(void)info;
+	(void)done;
+	(*(int *)arg)++;
+}
+
+/* Queued messages, as an operator's listing sees them. */
+static int
+count_queued(const char *spooldir)
+{
+	int n = 0;
+
+	assert_int_equal(spool_list(spooldir, count_one, &n), 0);
+	return n;
+}
+
+/* The slot file of a queue id: its last 8 characters. */
+static void
+slot_path(const struct harness *h, const char *id, char *path, size_t size)
+{
+	snprintf(path, size, "%s/slots/%s", h->spooldir, id + strlen(id) - 8);
+}
+
 static int
 count_files(const char *spooldir, const char *sub)
 {
@@ -183,8 +208,8 @@ test_commit_and_read_back(void **state)
 	assert_int_equal(h->commit_err, 0);
 	assert_int_equal(h->queued, 1);
 	assert_string_equal(h->queued_ids[0], h->last_id);
-	assert_int_equal(count_files(h->spooldir, "queue"), 1);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	assert_int_equal(count_queued(h->spooldir), 1);
+	assert_int_equal(count_files(h->spooldir, "slots"), 1);
 
 	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
 	info = spool_queued_info(q);
@@ -222,9 +247,22 @@ test_commit_and_read_back(void **state)
 	assert_false(spool_queued_is_done(q, 1));
 	assert_int_equal(spool_queued_remove(q), 0);
 	spool_queued_close(q);
-	assert_int_equal(count_files(h->spooldir, "queue"), 0);
+	assert_int_equal(count_queued(h->spooldir), 0);
 	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q),
 	    ERR_NOTFOUND);
+	/* The slot is written over by the next message, not created anew. */
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, "x\r\n", 3), 0);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 2);
+	assert_int_equal(h->commit_err, 0);
+	assert_int_equal(count_files(h->spooldir, "slots"), 1);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
+	assert_int_equal(spool_queued_info(q)->body_len, 3);
+	/* The first message's DONE record does not count for this one. */
+	assert_false(spool_queued_is_done(q, 0));
+	spool_queued_close(q);
+	assert_int_equal(count_queued(h->spooldir), 1);
 	buf_free(&got);
 	free(body);
 }
@@ -250,8 +288,8 @@ test_delivery_reads_from_memory(void **state)
 	    0);
 	spool_msg_commit(msg, on_commit, h);
 	wait_commits(h, 1);
-	snprintf(path, sizeof path, "%s/queue/%s", h->spooldir, h->last_id);
-	assert_int_equal(unlink(path), 0);
+	slot_path(h, h->last_id, path, sizeof path);
+	assert_int_equal(truncate(path, 0), 0);
 	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
 	assert_int_equal(spool_queued_info(q)->body_len, 17);
 	assert_true(span_eq(spool_queued_body(q, 0),
@@ -280,25 +318,28 @@ test_many_commits_together(void **state)
 	wait_commits(h, 100);
 	assert_int_equal(h->commit_err, 0);
 	assert_int_equal(h->queued, 100);
-	assert_int_equal(count_files(h->spooldir, "queue"), 100);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	assert_int_equal(count_queued(h->spooldir), 100);
+	assert_int_equal(count_files(h->spooldir, "slots"), 100);
 }
 
 static void
 test_abort_and_detach(void **state)
 {
 	struct harness *h = *state;
+	struct spool_queued *q;
 	struct spool_msg *msg;
 	char *big = xcalloc(1, 100 * 1024);
 	int err;
 
 	h_open(h);
 	msg = spool_msg_new(h->spool, &env2, &err);
-	/* Big enough that a chunk reached tmp/ already. */
+	/* Big enough that a chunk reached its new slot already. */
 	assert_int_equal(spool_msg_write(msg, big, 100 * 1024), 0);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 1);
+	assert_int_equal(count_files(h->spooldir, "slots"), 1);
 	spool_msg_abort(msg);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	while (count_files(h->spooldir, "slots") > 0)
+		event_base_loop(h->base, EVLOOP_ONCE);
+	assert_int_equal(count_queued(h->spooldir), 0);
 
 	/* A detached commit still queues, but never calls back. */
 	msg = spool_msg_new(h->spool, &env2, &err);
@@ -308,7 +349,20 @@ test_abort_and_detach(void **state)
 	while (h->queued < 1)
 		event_base_loop(h->base, EVLOOP_ONCE);
 	assert_int_equal(h->commits, 0);
-	assert_int_equal(count_files(h->spooldir, "queue"), 1);
+	assert_int_equal(count_queued(h->spooldir), 1);
+
+	/* An aborted message in a slot used before leaves it free. */
+	assert_int_equal(spool_queued_open(h->spool, h->queued_ids[0], &q),
+	    0);
+	assert_int_equal(spool_queued_remove(q), 0);
+	spool_queued_close(q);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, big, 100 * 1024), 0);
+	spool_msg_abort(msg);
+	spool_close(h->spool); /* waits for the abort's job */
+	h->spool = NULL;
+	assert_int_equal(count_files(h->spooldir, "slots"), 1);
+	assert_int_equal(count_queued(h->spooldir), 0);
 	free(big);
 }
 
@@ -341,14 +395,27 @@ read_file(const char *dir, const char *sub, const char *name, struct buf *b)
 	close(fd);
 }
 
+/* A copy of a good slot's bytes whose queue id names another slot. */
+static void
+moved_copy(const struct buf *good, const char *slot, struct buf *out)
+{
+	/* The ID record comes first; the slot is its last 8 characters. */
+	const size_t id_off = SPOOL_MAGIC_LEN + SPOOL_REC_HDR;
+
+	buf_reset(out);
+	buf_add(out, good->p, good->len);
+	memcpy(out->p + id_off + strlen("00000000000000000000000000") - 8,
+	    slot, 8);
+}
+
 static void
 test_recover_quarantines_incomplete(void **state)
 {
 	struct harness *h = *state;
 	struct spool_msg *msg;
-	struct buf good = { 0 };
-	char path[256];
-	int err;
+	struct buf good = { 0 }, b = { 0 };
+	char path[256], id1[SPOOL_ID_MAX + 1];
+	int err, i;
 
 	h_open(h);
 	msg = spool_msg_new(h->spool, &env2, &err);
@@ -357,28 +424,56 @@ test_recover_quarantines_incomplete(void **state)
 	spool_msg_commit(msg, on_commit, h);
 	wait_commits(h, 1);
 	assert_int_equal(h->commit_err, 0);
+	assert_string_equal(h->last_id + strlen(h->last_id) - 8, "00000000");
 	spool_close(h->spool);
 	h->spool = NULL;
 
-	/* A crash mid-write: the same file without its END record. */
-	read_file(h->spooldir, "queue", h->last_id, &good);
-	write_file(h->spooldir, "queue", "00truncated", good.p,
-	    good.len - SPOOL_REC_HDR - 12);
-	write_file(h->spooldir, "queue", "00garbage", "hello", 5);
-	write_file(h->spooldir, "queue", "00empty", "", 0);
-	write_file(h->spooldir, "tmp", "leftover", good.p, good.len / 2);
+	read_file(h->spooldir, "slots", "00000000", &good);
+	/* A crash mid-write: the same message without its END record. */
+	moved_copy(&good, "00000001", &b);
+	write_file(h->spooldir, "slots", "00000001", b.p,
+	    b.len - SPOOL_REC_HDR - SPOOL_END_LEN);
+	memcpy(id1, b.p + SPOOL_MAGIC_LEN + SPOOL_REC_HDR, 26);
+	id1[26] = '\0';
+	write_file(h->spooldir, "slots", "00000002", "hello", 5);
+	write_file(h->spooldir, "slots", "00000003", "", 0);
+	/* Never acknowledged: cleaned, not quarantined. */
+	moved_copy(&good, "00000004", &b);
+	memcpy(b.p, SPOOL_MAGIC_WRITING, SPOOL_MAGIC_LEN);
+	write_file(h->spooldir, "slots", "00000004", b.p, b.len / 2);
+	/* Whole, but a bit flipped on the disk: the CRC says so. */
+	moved_copy(&good, "00000005", &b);
+	b.p[b.len - SPOOL_REC_HDR - SPOOL_END_LEN - 3] ^= 1;
+	write_file(h->spooldir, "slots", "00000005", b.p, b.len);
+	/* Not a slot's name: left alone. */
+	write_file(h->spooldir, "slots", "notes.txt", "x", 1);
 
 	h->queued = 0;
 	h_open(h);
 	event_base_loop(h->base, EVLOOP_NONBLOCK);
 	assert_int_equal(h->queued, 1);
 	assert_string_equal(h->queued_ids[0], h->last_id);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
-	assert_int_equal(count_files(h->spooldir, "queue"), 1);
+	assert_int_equal(count_queued(h->spooldir), 1);
+	assert_int_equal(count_files(h->spooldir, "slots"), 7);
 	assert_int_equal(count_files(h->spooldir, "quarantine"), 3);
-	snprintf(path, sizeof path, "%s/quarantine/00truncated", h->spooldir);
+	snprintf(path, sizeof path, "%s/quarantine/%s", h->spooldir, id1);
 	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/quarantine/slot-00000002",
+	    h->spooldir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* The freed slots take new mail; no new slot file is needed. */
+	for (i = 0; i < 5; i++) {
+		msg = spool_msg_new(h->spool, &env2, &err);
+		assert_int_equal(spool_msg_write(msg, "x\r\n", 3), 0);
+		spool_msg_commit(msg, on_commit, h);
+	}
+	wait_commits(h, 6);
+	assert_int_equal(h->commit_err, 0);
+	assert_int_equal(count_queued(h->spooldir), 6);
+	assert_int_equal(count_files(h->spooldir, "slots"), 7);
 	buf_free(&good);
+	buf_free(&b);
 }
 
 static void
@@ -399,14 +494,14 @@ test_torn_done_record_ignored(void **state)
 	assert_int_equal(spool_queued_mark_done(q, 1), 0);
 	spool_queued_close(q);
 	/* A crash in the middle of the next DONE append. */
-	snprintf(path, sizeof path, "%s/queue/%s", h->spooldir, h->last_id);
+	slot_path(h, h->last_id, path, sizeof path);
 	fd = open(path, O_WRONLY | O_APPEND);
 	assert_int_equal(write(fd, "D\0\0\0\x08\0\0", 7), 7);
 	close(fd);
 	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
 	assert_false(spool_queued_is_done(q, 0));
 	assert_true(spool_queued_is_done(q, 1));
-	/* The torn tail is cut, so this append is readable afterwards. */
+	/* The next DONE goes over the torn one, readable afterwards. */
 	assert_int_equal(spool_queued_mark_done(q, 0), 0);
 	spool_queued_close(q);
 	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
@@ -416,8 +511,9 @@ test_torn_done_record_ignored(void **state)
 }
 
 /*
- * A full disk while receiving: the message fails with ERR_NOSPACE, its
- * temporary file goes, and the spool keeps working once space is back.
+ * A full disk while receiving: the message fails with ERR_NOSPACE, the
+ * slot file it created goes, and the spool keeps working once space is
+ * back.
  */
 static void
 test_enospc(void **state)
@@ -440,7 +536,8 @@ test_enospc(void **state)
 		rc = spool_msg_write(msg, big, 64 * 1024);
 	assert_int_equal(rc, ERR_NOSPACE);
 	spool_msg_abort(msg);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
+	while (count_files(h->spooldir, "slots") > 0)
+		event_base_loop(h->base, EVLOOP_ONCE);
 
 	/* A session that commits anyway gets the error, never a queue file
 	 * with a chunk missing. */
@@ -452,8 +549,7 @@ test_enospc(void **state)
 	spool_msg_commit(msg, on_commit, h);
 	wait_commits(h, 1);
 	assert_int_equal(h->commit_err, ERR_NOSPACE);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
-	assert_int_equal(count_files(h->spooldir, "queue"), 0);
+	assert_int_equal(count_files(h->spooldir, "slots"), 0);
 	h->commits = 0;
 	h->commit_err = 0;
 
@@ -465,16 +561,18 @@ test_enospc(void **state)
 		wait_commits(h, i + 1);
 	}
 	assert_int_equal(h->commit_err, ERR_NOSPACE);
-	assert_int_equal(count_files(h->spooldir, "tmp"), 0);
-	assert_true(count_files(h->spooldir, "queue") >= 1);
+	/* The failed one's new slot went; the queued ones stay. */
+	assert_true(count_queued(h->spooldir) >= 1);
+	assert_int_equal(count_files(h->spooldir, "slots"),
+	    count_queued(h->spooldir));
 
 	/* Space comes back: the same spool accepts mail again. */
-	snprintf(path, sizeof path, "%s/queue", h->spooldir);
+	snprintf(path, sizeof path, "%s/slots", h->spooldir);
 	d = opendir(path);
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof path, "%s/queue/%s", h->spooldir,
+		snprintf(path, sizeof path, "%s/slots/%s", h->spooldir,
 		    e->d_name);
 		unlink(path);
 	}

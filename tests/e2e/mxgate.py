@@ -181,6 +181,27 @@ class Mxgate:
     def maildir(self, domain, local):
         return self.tmp / "mail" / domain / local
 
+    def queued(self):
+        """The ids of the messages in the spool, as `mxgate queue` lists
+        them (running or not)."""
+        if not self.conf.exists():
+            self.conf.write_text(render_config(self.server, self.sections))
+        out = subprocess.run([binary(), "queue", "-c", str(self.conf)],
+                             capture_output=True, text=True, check=True)
+        lines = out.stdout.splitlines()
+        assert lines[-1].endswith(" queued"), lines
+        return [line.split()[0] for line in lines[:-1]]
+
+    def wait_queue_empty(self, timeout=10):
+        deadline = time.time() + timeout
+        while self.queued() and time.time() < deadline:
+            time.sleep(0.05)
+        return self.queued() == []
+
+    def slot_of(self, queue_id):
+        """The slot file that holds a queued message."""
+        return self.tmp / "spool" / "slots" / queue_id[-8:]
+
     def messages(self, domain, local, count=None, timeout=10):
         """The delivered messages (bytes), oldest first. With count, waits
         until that many are there (delivery runs after the 250)."""

@@ -189,11 +189,7 @@ def crash_and_check(tmp_path, server):
     assert len(acked) == MESSAGES, "not every message was acknowledged"
 
     # Recovery delivers whatever was queued at the last kill.
-    queue_dir = tmp_path / "mx" / "spool" / "queue"
-    deadline = time.time() + 60
-    while any(queue_dir.iterdir()) and time.time() < deadline:
-        time.sleep(0.05)
-    assert not any(queue_dir.iterdir()), "queue not drained"
+    assert server.mx.wait_queue_empty(timeout=60), "queue not drained"
     assert not any((tmp_path / "mx" / "spool" / "quarantine").iterdir()), \
         "a crash left an incomplete queue file"
     watching.set()
@@ -229,9 +225,7 @@ def crash_and_check(tmp_path, server):
         acked[mid] = rcpts
     assert server.mx.stop() == 0
     server.start()
-    deadline = time.time() + 60
-    while any(queue_dir.iterdir()) and time.time() < deadline:
-        time.sleep(0.05)
+    assert server.mx.wait_queue_empty(timeout=60)
     assert server.mx.stop() == 0
     seen.clear()
     scan_new(maildir_root, seen, partial)

@@ -38,17 +38,13 @@ def wait_for(cond, timeout=10):
     return cond()
 
 
-def queue_files(mx):
-    return list((mx.tmp / "spool" / "queue").iterdir())
-
-
 def test_maildir_contents_and_modes(tmp_path):
     with Mxgate(tmp_path, sections=TRUST) as mx:
         send(mx, ["alice@example.test", "Bob@Example.Test"],
              message("m1@x", "line 1\r\n.dot\r\nline 3\r\n"))
         [a] = mx.messages("example.test", "alice", count=1)
         [b] = mx.messages("example.test", "bob", count=1)
-        assert wait_for(lambda: not queue_files(mx))
+        assert mx.wait_queue_empty()
         # One copy per recipient, each with its own Delivered-To, the
         # Received field on top, LF line ends and the dot unstuffed
         # (smtplib stuffs it on the wire).
@@ -74,11 +70,11 @@ def test_failed_delivery_retried_then_done(tmp_path):
         send(mx, ["carol@example.test"], message("m2@x"))
         mx.wait_log(r"deliver id=\S+ retry_in=1s")
         mx.wait_log(r"deliver id=\S+ retry_in=2s", timeout=5)
-        assert len(queue_files(mx)) == 1  # kept, never dropped
+        assert len(mx.queued()) == 1  # kept, never dropped
         blocker.unlink()
         assert len(mx.messages("example.test", "carol", count=1,
                                timeout=10)) == 1
-        assert wait_for(lambda: not queue_files(mx))
+        assert mx.wait_queue_empty()
 
 
 def test_queued_mail_delivered_at_start(tmp_path):
@@ -90,12 +86,12 @@ def test_queued_mail_delivered_at_start(tmp_path):
         for i in range(3):
             send(mx, ["dave@example.test"], message(f"m3-{i}@x"))
         mx.wait_log(r"retry_in=1s")
-    assert len(queue_files(mx)) == 3
+    assert len(mx.queued()) == 3
     blocker.unlink()
     with mx:
         mx.wait_log(r"spool recover queued=3")
         assert len(mx.messages("example.test", "dave", count=3)) == 3
-        assert wait_for(lambda: not queue_files(mx))
+        assert mx.wait_queue_empty()
 
 
 def test_full_spool_disk_gets_452_and_service_goes_on(tmp_path):
@@ -118,8 +114,10 @@ def test_full_spool_disk_gets_452_and_service_goes_on(tmp_path):
                 # Same session, next transaction: small mail fits.
                 s.sendmail("a@client.example.org", ["erin@example.test"],
                            message("small@x"))
-            assert not any((spool / "tmp").iterdir())
             [m] = mx.messages("example.test", "erin", count=1)
+            # The big one's slot went with it: only the small one's stays.
+            assert mx.wait_queue_empty()
+            assert len(list((spool / "slots").iterdir())) == 1
             assert b"small@x" in m
     finally:
         subprocess.run(["umount", "-l", str(spool)])

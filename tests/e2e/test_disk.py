@@ -78,8 +78,8 @@ def test_spool_fills_up_mid_data(tmp_path, mounts):
     """A 1 MiB spool, 600 KiB of it taken by something else: a 700 KB
     message fails while it streams in -> 452 4.3.1, nothing left in the
     spool; small mail still goes through; once the space is back the big
-    one does too. A spool with no block left takes DATA (an empty file
-    needs no block) and refuses at the dot."""
+    one does too. A spool with no block left still takes a message that
+    fits in a free slot's blocks, and refuses a bigger one at the dot."""
     m = Mxgate(tmp_path)
     spool = m.tmp / "spool"
     mount_tmpfs(spool, "1m")
@@ -89,10 +89,15 @@ def test_spool_fills_up_mid_data(tmp_path, mounts):
         filler.write_bytes(b"\0" * (600 << 10))
         send(m, "bob", body(700000), 452, "4.3.1")
         m.wait_log(r"result=tempfail reason=")
-        assert files(spool / "tmp") == [] and files(spool / "queue") == []
+        assert m.queued() == []
+        deadline = time.time() + 5
+        while files(spool / "slots") and time.time() < deadline:
+            time.sleep(0.05)
+        assert files(spool / "slots") == []
         # The server goes on serving what fits.
         send(m, "bob", body(2000), 250)
         assert len(m.messages("example.test", "bob", count=1)) == 1
+        assert m.wait_queue_empty()
         # Completely full.
         fd = os.open(spool / "filler2", os.O_WRONLY | os.O_CREAT, 0o600)
         try:
@@ -101,19 +106,19 @@ def test_spool_fills_up_mid_data(tmp_path, mounts):
         except OSError:
             pass
         os.close(fd)
-        send(m, "bob", body(2000), 452, "4.3.1")
-        assert files(spool / "tmp") == []
+        send(m, "bob", body(2000), 250)
+        assert len(m.messages("example.test", "bob", count=2)) == 2
+        assert m.wait_queue_empty()
+        send(m, "bob", body(20000), 452, "4.3.1")
+        assert m.queued() == []
         # Space comes back: no restart needed.
         filler.unlink()
         (spool / "filler2").unlink()
         send(m, "bob", body(700000), 250)
-        got = m.messages("example.test", "bob", count=2)
-        assert len(got) == 2 and got[-1].endswith(b"end\n")
+        got = m.messages("example.test", "bob", count=3)
+        assert len(got) == 3 and got[-1].endswith(b"end\n")
         assert len(got[-1]) > 690000
-        deadline = time.time() + 10
-        while files(spool / "queue") and time.time() < deadline:
-            time.sleep(0.05)
-        assert files(spool / "queue") == []
+        assert m.wait_queue_empty()
 
 
 def test_readonly_maildir_keeps_mail_queued_and_retries(tmp_path, mounts):
@@ -125,63 +130,65 @@ def test_readonly_maildir_keeps_mail_queued_and_retries(tmp_path, mounts):
     mount_tmpfs(maildir, "4m")
     mounts.append(maildir)
     remount(maildir, "ro")
-    queue = m.tmp / "spool" / "queue"
     with m:
         send(m, "bob", body(5000), 250, "2.0.0")
         m.wait_log(r"deliver id=\S+ to=<bob@example.test> result=deferred")
         m.wait_log(r"retry_in=2s", timeout=5)
-        assert len(files(queue)) == 1
+        assert len(m.queued()) == 1
     # Down and up again, still read-only: recovered, still queued.
     with m:
         m.wait_log(r"spool recover queued=1")
         m.wait_log(r"result=deferred")
-        assert len(files(queue)) == 1
+        assert len(m.queued()) == 1
         remount(maildir, "rw")
         got = m.messages("example.test", "bob", count=1, timeout=15)
         assert len(got) == 1 and got[0].endswith(b"end\n")
         m.wait_log(r"to=<bob@example.test> result=ok")
-        deadline = time.time() + 5
-        while files(queue) and time.time() < deadline:
-            time.sleep(0.05)
-        assert files(queue) == []
+        assert m.wait_queue_empty()
     assert len(m.messages("example.test", "bob")) == 1
 
 
 def test_truncated_queue_file_is_quarantined(tmp_path, mounts):
-    """Queue files cut short (or overwritten) while the server was down:
-    at start they go to quarantine/ with a warning, and are never
-    delivered; the intact one is."""
+    """Queued slots cut short, damaged or overwritten while the server was
+    down: at start they are copied to quarantine/ with a warning, freed,
+    and never delivered; the intact one is."""
     m = Mxgate(tmp_path)
     maildir = m.tmp / "mail" / "example.test"
     mount_tmpfs(maildir, "4m")
     mounts.append(maildir)
     remount(maildir, "ro")
-    queue = m.tmp / "spool" / "queue"
+    names = ("cut", "flip", "junk", "whole")
     with m:
-        for rcpt in ("cut", "junk", "whole"):
+        for rcpt in names:
             send(m, rcpt, body(20000), 250)
             m.wait_log(rf"to=<{rcpt}@example.test> result=deferred")
     ids = {}
-    for name in files(queue):
-        data = (queue / name).read_bytes()
-        for rcpt in ("cut", "junk", "whole"):
+    for queue_id in m.queued():
+        data = m.slot_of(queue_id).read_bytes()
+        for rcpt in names:
             if f"{rcpt}@example.test".encode() in data:
-                ids[rcpt] = name
-    assert len(ids) == 3
-    cut = queue / ids["cut"]
+                ids[rcpt] = queue_id
+    assert len(ids) == 4
+    cut = m.slot_of(ids["cut"])
     cut.write_bytes(cut.read_bytes()[:12000])
-    (queue / ids["junk"]).write_bytes(b"not a queue file at all\n")
+    flip = m.slot_of(ids["flip"])
+    data = bytearray(flip.read_bytes())
+    data[15000] ^= 0x20
+    flip.write_bytes(bytes(data))
+    junk = m.slot_of(ids["junk"])
+    junk.write_bytes(b"not a queue file at all\n")
     remount(maildir, "rw")
     with m:
         m.wait_log(rf"spool quarantine id={ids['cut']} reason=incomplete")
-        m.wait_log(rf"spool quarantine id={ids['junk']} "
-                   r"reason=(corrupt|incomplete)")
+        m.wait_log(rf"spool quarantine id={ids['flip']} reason=damaged")
+        m.wait_log(rf"spool quarantine id=slot-{junk.name} reason=corrupt")
         m.wait_log(r"spool recover queued=1")
         assert len(m.messages("example.test", "whole", count=1)) == 1
-        time.sleep(0.5)
+        assert m.wait_queue_empty()
         assert files(m.tmp / "spool" / "quarantine") == \
-            sorted([ids["cut"], ids["junk"]])
+            sorted([ids["cut"], ids["flip"], "slot-" + junk.name])
         assert not m.messages("example.test", "cut")
+        assert not m.messages("example.test", "flip")
         assert not m.messages("example.test", "junk")
 
 
@@ -200,7 +207,6 @@ def test_sigkill_during_backlog_delivery(tmp_path, mounts):
     mount_tmpfs(maildir, "64m")
     mounts.append(maildir)
     remount(maildir, "ro")
-    queue = m.tmp / "spool" / "queue"
     mboxes = ["ann", "ben", "cat"]
     with m:
         d = Dialogue(*m.addr("127.0.0.1"))
@@ -216,7 +222,7 @@ def test_sigkill_during_backlog_delivery(tmp_path, mounts):
                    b".\r\n")
             d.expect(250, "2.0.0")
         d.cmd("QUIT", 221)
-    assert len(files(queue)) == count
+    assert len(m.queued()) == count
     remount(maildir, "rw")
     for k in range(kills):
         m.start()
@@ -226,10 +232,7 @@ def test_sigkill_during_backlog_delivery(tmp_path, mounts):
         m._log.close()
         m.proc = None
     with m:
-        deadline = time.time() + 60
-        while files(queue) and time.time() < deadline:
-            time.sleep(0.1)
-        assert files(queue) == []
+        assert m.wait_queue_empty(timeout=60)
         assert "quarantine" not in m.log()
     seen = {}
     for rcpt in mboxes:

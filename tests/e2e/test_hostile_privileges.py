@@ -86,7 +86,7 @@ def test_drops_to_user_with_no_capabilities(nobody_dir):
             assert f.stat().st_uid == pw.pw_uid
         for sub in (maildir, maildir / "new", maildir / "tmp"):
             assert stat.S_IMODE(sub.stat().st_mode) == 0o700
-        for sub in ("tmp", "queue", "quarantine"):
+        for sub in ("slots", "quarantine"):
             p = d / "spool" / sub
             assert stat.S_IMODE(p.stat().st_mode) == 0o700
     finally:
@@ -110,10 +110,10 @@ def test_queue_file_mode_while_queued(nobody_dir, tmp_path):
         dd.expect(250)
         dd.cmd("QUIT", 221)
         m.wait_log(r"result=deferred")
-        queued = list((d / "spool" / "queue").iterdir())
-        assert len(queued) == 1
-        assert stat.S_IMODE(queued[0].stat().st_mode) == 0o600
-        assert queued[0].stat().st_uid == pw.pw_uid
+        [queue_id] = m.queued()
+        slot = m.slot_of(queue_id)
+        assert stat.S_IMODE(slot.stat().st_mode) == 0o600
+        assert slot.stat().st_uid == pw.pw_uid
 
 
 def test_root_without_user_warns(mx):
