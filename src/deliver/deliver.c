@@ -98,33 +98,47 @@ out_flush(struct deliver_out *o)
 }
 
 static void
-out_byte(struct deliver_out *o, char c)
+out_bytes(struct deliver_out *o, const char *p, size_t len)
 {
-	if (o->n == sizeof o->buf)
-		out_flush(o);
-	o->buf[o->n++] = c;
+	while (len) {
+		size_t n = sizeof o->buf - o->n;
+
+		if (n > len)
+			n = len;
+		memcpy(o->buf + o->n, p, n);
+		o->n += n;
+		p += n;
+		len -= n;
+		if (o->n == sizeof o->buf)
+			out_flush(o);
+	}
 }
 
 /*
  * Maildir files hold messages in the local (LF) line format, as Postfix
  * and qmail write them and as mail readers expect; the spool keeps the
- * CRLF that SMTP carried.
+ * CRLF that SMTP carried. The runs between CRs are copied whole.
  */
 static void
 out_put(struct deliver_out *o, const char *p, size_t len)
 {
-	size_t i;
+	while (len) {
+		const char *cr;
+		size_t run;
 
-	for (i = 0; i < len; i++) {
 		if (o->cr) {
 			o->cr = false;
-			if (p[i] != '\n')
-				out_byte(o, '\r');
+			if (*p != '\n')
+				out_bytes(o, "\r", 1);
 		}
-		if (p[i] == '\r')
-			o->cr = true;
-		else
-			out_byte(o, p[i]);
+		cr = memchr(p, '\r', len);
+		run = cr ? (size_t)(cr - p) : len;
+		out_bytes(o, p, run);
+		if (cr == NULL)
+			return;
+		o->cr = true;
+		p = cr + 1;
+		len -= run + 1;
 	}
 }
 
@@ -132,7 +146,7 @@ static void
 out_end(struct deliver_out *o)
 {
 	if (o->cr)
-		out_byte(o, '\r');
+		out_bytes(o, "\r", 1);
 	o->cr = false;
 	out_flush(o);
 }
