@@ -453,13 +453,43 @@ smtp_parse_mail_params(struct span params, struct smtp_mail_params *out)
 	return 0;
 }
 
+/*
+ * A HELO name: labels of letters, digits, hyphens and underscores, none
+ * empty, none starting or ending with a hyphen. Underscores are not in
+ * host names (RFC 1123), but Windows machines put them in theirs and
+ * Postfix's valid_hostname() takes them too: refusing them would refuse
+ * their mail for nothing the checks need.
+ */
+static bool
+helo_name_valid(const char *p, size_t len)
+{
+	size_t i, label = 0;
+
+	if (len > SMTP_DOMAIN_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch == '.') {
+			if (label == 0 || p[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!ascii_is_alnum(ch) && ch != '_' &&
+		    (ch != '-' || label == 0))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && p[len - 1] != '-';
+}
+
 bool
 smtp_helo_valid(struct span arg)
 {
 	struct cur c = { (const unsigned char *)arg.p, arg.len, 0 };
 	char tmp[SMTP_DOMAIN_MAX + 1];
-	bool utf8 = false;
-	int err = 0;
 
 	if (arg.len == 0)
 		return false;
@@ -467,9 +497,6 @@ smtp_helo_valid(struct span arg)
 		return parse_literal(&c, tmp, sizeof tmp) == arg.len;
 	/* A trailing dot is common in the wild and harmless here. */
 	if (arg.len > 1 && arg.p[arg.len - 1] == '.')
-		c.len--;
-	for (size_t i = 0; i < c.len; i++)
-		if (c.p[i] >= 0x80 || c.p[i] == '_')
-			return false;
-	return parse_domain(&c, tmp, sizeof tmp, &utf8, &err) == c.len;
+		return helo_name_valid(arg.p, arg.len - 1);
+	return helo_name_valid(arg.p, arg.len);
 }

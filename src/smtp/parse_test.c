@@ -217,6 +217,14 @@ test_helo(void **state)
 	assert_false(smtp_helo_valid(SPAN_LIT("[192.0.2.1")));
 	assert_false(smtp_helo_valid(SPAN_LIT("x\xc3\xa9.test")));
 	assert_false(smtp_helo_valid(SPAN_LIT(".")));
+	/* Windows host names: Postfix takes them, and so do we. */
+	assert_true(smtp_helo_valid(SPAN_LIT("DESKTOP_4F2A.corp.example")));
+	assert_true(smtp_helo_valid(SPAN_LIT("_x.example")));
+	assert_false(smtp_helo_valid(SPAN_LIT("-x.example")));
+	assert_false(smtp_helo_valid(SPAN_LIT("x-.example")));
+	assert_false(smtp_helo_valid(SPAN_LIT("a..example")));
+	assert_false(smtp_helo_valid(SPAN_LIT("a.example..")));
+	assert_false(smtp_helo_valid(SPAN_LIT("a/b.example")));
 }
 
 int
