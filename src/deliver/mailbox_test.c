@@ -30,7 +30,14 @@ static const struct {
 	{ "a\tb", 0, ERR_SYNTAX, NULL },
 	{ "a\x7f", 0, ERR_SYNTAX, NULL },
 	{ "a b", 0, ERR_SYNTAX, NULL },
-	{ "caf\xc3\xa9", 0, ERR_SYNTAX, NULL },
+	/* UTF-8 (RFC 6531): kept as it is, only ASCII is lower-cased. */
+	{ "Caf\xc3\xa9", 0, 0, "caf\xc3\xa9" },
+	{ "\xe7\x94\xb0\xe4\xb8\xad", 0, 0, "\xe7\x94\xb0\xe4\xb8\xad" },
+	{ "caf\xc3", 0, ERR_SYNTAX, NULL },         /* cut short */
+	{ "caf\xe9", 0, ERR_SYNTAX, NULL },         /* Latin-1, not UTF-8 */
+	{ "a\xc0\xaf", 0, ERR_SYNTAX, NULL },       /* overlong '/' */
+	{ "a\xc2\x85", 0, ERR_SYNTAX, NULL },       /* U+0085, a C1 control */
+	{ "a\xed\xa0\x80", 0, ERR_SYNTAX, NULL },   /* a surrogate */
 #define L64 "1234567890123456789012345678901234567890123456789012345678901234"
 	{ L64, 0, 0, L64 },            /* RFC 5321 4.5.3.1.1: the limit */
 	{ L64 "5", 0, ERR_TOOLONG, NULL },

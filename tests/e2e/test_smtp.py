@@ -366,6 +366,28 @@ def test_8bit_and_smtputf8(mx):
     d.expect(553, "5.6.7")
 
 
+def test_utf8_mailbox(mx):
+    """RFC 6531: with SMTPUTF8 a UTF-8 local part is a mailbox like any
+    other (ASCII letters lower-cased, the rest kept); without it, 553;
+    bytes that are not UTF-8, or a C1 control, are a bad mailbox name."""
+    m = mx()
+    msg = "Subject: f\u00fcr J\u00f6rg\r\n\r\nhallo\r\n".encode()
+    with smtplib.SMTP(*m.addr("::1")) as c:
+        assert c.sendmail("a@sender.test", ["J\u00f6rg@example.test"], msg,
+                          mail_options=["SMTPUTF8", "BODY=8BITMIME"]) == {}
+    [got] = m.messages("example.test", "j\u00f6rg", 1)
+    assert got.startswith("Delivered-To: j\u00f6rg@example.test\n".encode())
+    assert strip_added(got) == lf(msg)
+    d, _ = ehlo(*m.addr("::1"))
+    d.cmd("MAIL FROM:<a@sender.test>", 250)
+    d.send("RCPT TO:<j\u00f6rg@example.test>\r\n".encode())
+    d.expect(553, "5.6.7")
+    d.cmd("RSET", 250)
+    d.cmd("MAIL FROM:<a@sender.test> SMTPUTF8", 250)
+    d.send(b"RCPT TO:<j\xc2\x85rg@example.test>\r\n")
+    d.expect(501, "5.1.3")
+
+
 def test_swaks(mx):
     m = mx()
     host, port = m.addr("::1")
