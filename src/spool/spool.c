@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,11 @@ struct spool {
 	uint64_t sync_issued, sync_started, sync_done;
 	bool sync_running;
 	int sync_err;
+	/*
+	 * A directory fsync failed: a slot file created since may not be
+	 * durable, so every commit syncs the directory until one succeeds.
+	 */
+	atomic_bool dir_unsynced;
 };
 
 struct spool_hot {
@@ -468,6 +474,16 @@ spool_open(struct event_base *base, const char *dir, char *err, size_t errsz)
 	    sizeof spool->nonce_state)
 		spool->nonce_state = (uint64_t)time(NULL) << 16 ^ rnd;
 	spool_recover(spool);
+	/*
+	 * A slot file created just before a crash (for a big message never
+	 * acknowledged) may be in the free list now: its directory entry must
+	 * be durable before a message in it is acknowledged.
+	 */
+	if (fsync(spool->slotsfd) < 0) {
+		snprintf(err, errsz, "%s/slots: %s", dir, strerror(errno));
+		spool_close(spool);
+		return NULL;
+	}
 	spool->pool = work_new(base, SPOOL_THREADS);
 	return spool;
 }
@@ -783,6 +799,7 @@ spool_sync_dir(struct spool *spool)
 		spool->sync_running = true;
 		pthread_mutex_unlock(&spool->sync_lock);
 		rc = fsync(spool->slotsfd) < 0 ? spool_errno_err(errno) : 0;
+		atomic_store(&spool->dir_unsynced, rc < 0);
 		pthread_mutex_lock(&spool->sync_lock);
 		spool->sync_running = false;
 		spool->sync_err = rc;
@@ -850,7 +867,7 @@ commit_run(void *arg)
 	msg->queued = true;
 	if (msg->whole)
 		memcpy(msg->out.p, SPOOL_MAGIC_QUEUED, SPOOL_MAGIC_LEN);
-	if (msg->new_slot)
+	if (msg->new_slot || atomic_load(&spool->dir_unsynced))
 		msg->err = spool_sync_dir(spool);
 }
 
