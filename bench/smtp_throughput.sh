@@ -5,6 +5,8 @@
 #   mxgate   - durable spool (fsync before 250), Maildir delivery behind it
 #   postfix  - a throw-away Postfix receiving into its own queue (fsync'd
 #              by cleanup before 250), then discarding (bench/smtp/*.cf.in)
+#   pf+mdir  - the same Postfix delivering into a Maildir with virtual(8),
+#              the work mxgate does after its 250 (bench/smtp/maildir.cf.in)
 #   sink     - smtp-sink: the protocol ceiling, nothing stored
 # and RSS of a fresh mxgate with 1,000 idle connections. Ratios are printed
 # on each line.
@@ -24,7 +26,9 @@ mx_pid= sink_pid= pf_started=
 cleanup() {
 	[ -n "$mx_pid" ] && kill "$mx_pid" 2>/dev/null && wait "$mx_pid" || true
 	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-	[ -n "$pf_started" ] && postfix -c "$work/pf/etc" stop >/dev/null 2>&1
+	for d in $pf_started; do
+		postfix -c "$d/etc" stop >/dev/null 2>&1
+	done
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,19 +106,31 @@ mx_port=$(sed -n 's/.*listening on \[::1\]:\([0-9]*\).*/\1/p' "$work/mx/log")
 /usr/bin/python3 bench/smtp/idle.py "$mx_pid" ::1 "$mx_port" 1000 |
 	awk '{ printf "mxgate RSS (fresh): %d KiB idle, %d KiB with %d idle connections (%d bytes each)\n", $3, $4, $2, $5 }'
 
-# --- Postfix
+# --- Postfix, twice: discarding, and delivering into a Maildir
+# start_postfix DIR PORT [EXTRA_MAIN_CF_IN]
+start_postfix() {
+	local f
+	mkdir -p "$1/etc" "$1/spool" "$1/data" "$1/mail"
+	chown postfix:postfix "$1/data" "$1/mail"
+	for f in main.cf master.cf; do
+		sed -e "s|@DIR@|$1|g" -e "s|@PORT@|$2|g" \
+			"bench/smtp/$f.in" > "$1/etc/$f"
+	done
+	if [ -n "${3:-}" ]; then
+		sed -e "s|@DIR@|$1|g" -e "s|@UID@|$(id -u postfix)|g" \
+			-e "s|@GID@|$(id -g postfix)|g" "$3" >> "$1/etc/main.cf"
+	fi
+	postfix -c "$1/etc" start >/dev/null 2>"$1/start.log" ||
+		{ cat "$1/start.log" >&2; exit 1; }
+	pf_started="$pf_started $1"
+	wait_port "$2"
+}
 pf=$work/pf
 pf_port=$(free_port)
-mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
-chown postfix:postfix "$pf/data"
-for f in main.cf master.cf; do
-	sed -e "s|@DIR@|$pf|g" -e "s|@PORT@|$pf_port|g" \
-		"bench/smtp/$f.in" > "$pf/etc/$f"
-done
-postfix -c "$pf/etc" start >/dev/null 2>"$pf/start.log" ||
-	{ cat "$pf/start.log" >&2; exit 1; }
-pf_started=1
-wait_port "$pf_port"
+start_postfix "$pf" "$pf_port"
+pfm=$work/pfm
+pfm_port=$(free_port)
+start_postfix "$pfm" "$pfm_port" bench/smtp/maildir.cf.in
 
 # --- smtp-sink
 sink_port=$(free_port)
@@ -142,26 +158,29 @@ median() {
 }
 
 rounds=${ROUNDS:-3}
-printf "%-8s %8s %9s %10s %10s %10s %9s %9s\n" size sessions mxgate \
-	postfix smtp-sink mx/postfix mx/sink ""
+printf "%-5s %4s %7s %8s %8s %9s %11s %12s %8s\n" size sess mxgate \
+	postfix pf+mdir smtp-sink mx/postfix mx/pf+mdir mx/sink
 for size in ${SIZES:-1024 20480}; do
 	for sess in ${SESSIONS:-1 20}; do
-		ms= ps= ss=
+		ms= ps= qs= ss=
 		for _ in $(seq "$rounds"); do
 			ms="$ms $(run mxgate "$mx_port" "$size" "$sess")"
 			wait_queue_empty
 			ps="$ps $(run postfix "$pf_port" "$size" "$sess")"
 			wait_empty "$pf/spool/incoming" "$pf/spool/active"
+			qs="$qs $(run pf+mdir "$pfm_port" "$size" "$sess")"
+			wait_empty "$pfm/spool/incoming" "$pfm/spool/active"
 			ss="$ss $(run sink "$sink_port" "$size" "$sess")"
 		done
 		m=$(echo $ms | median) p=$(echo $ps | median)
-		s=$(echo $ss | median)
-		echo "$size $sess $m $p $s" | awk '{ printf "%-8s %8s %9s %10s %10s %9.1fx %8.0f%%\n", $1, $2, $3, $4, $5, $3 / $4, 100 * $3 / $5 }'
-		echo "  rounds: mxgate$ms, postfix$ps, smtp-sink$ss"
+		q=$(echo $qs | median) s=$(echo $ss | median)
+		echo "$size $sess $m $p $q $s" | awk '{ printf "%-5s %4s %7s %8s %8s %9s %10.1fx %11.1fx %7.0f%%\n", $1, $2, $3, $4, $5, $6, $3 / $4, $3 / $5, 100 * $3 / $6 }'
+		echo "  rounds: mxgate$ms; postfix$ps; pf+mdir$qs; smtp-sink$ss"
 	done
 done
 delivered=$(find "$work/mx/mail" -path '*/new/*' -type f | wc -l)
-echo "mxgate delivered $delivered messages into Maildir during the runs"
+pf_delivered=$(find "$pfm/mail" -path '*/new/*' -type f | wc -l)
+echo "Maildir files written during the runs: mxgate $delivered, pf+mdir $pf_delivered"
 if [ -s "$work/source.log" ]; then
 	echo "smtp-source reported:" >&2
 	sort "$work/source.log" | uniq -c | head >&2
