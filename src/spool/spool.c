@@ -939,8 +939,8 @@ commit_done(void *arg)
 		spool_hot_put(spool, msg);
 	msg_finish(msg, msg->err);
 	/*
-	 * Even if the directory fsync failed the file is in queue/ and would
-	 * be found again at start: deliver it now (at least once).
+	 * Even if the directory fsync failed the slot says queued and may be
+	 * found again at start: deliver it now (at least once).
 	 */
 	if (queued && spool->queued_cb)
 		spool->queued_cb(spool->queued_arg, id);
