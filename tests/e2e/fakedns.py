@@ -4,8 +4,8 @@ Knot (knot.py) serves correct zones; this server misbehaves on purpose, per
 name: it answers late, answers SERVFAIL or REFUSED, never answers, or sets
 the TC bit over UDP so the client has to retry over TCP. It listens on
 127.0.0.1 (or a given address) on one free port for both UDP and TCP, and
-runs in background threads, so a test drives the program under test in the
-foreground::
+runs in one background thread, so a test drives the program under test in
+the foreground::
 
     from fakedns import FakeDNS
 
@@ -32,8 +32,10 @@ every name not added, e.g. to stand in for a dead server. ``queries`` lists
 (name, type, "udp"|"tcp") in arrival order.
 """
 
+import heapq
+import itertools
+import selectors
 import socket
-import socketserver
 import threading
 import time
 
@@ -104,65 +106,237 @@ class _Handler:
         return delay, wire
 
 
-class _UDP(socketserver.ThreadingUDPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-
-    def server_bind(self):
-        # Hundreds of queries can arrive at once (load tests): a small
-        # receive buffer would drop them before Python reads them.
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        super().server_bind()
+# A datagram of the largest size DNS over UDP can carry (RFC 1035 4.2.1
+# allows 512; EDNS payloads go up to 65535).
+_UDP_MAX = 65535
+# A client that sends a length prefix and stalls is dropped after this.
+_TCP_IDLE = 10.0
 
 
-class _TCP(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = False
+class _Conn:
+    """One TCP client: a read buffer of length-prefixed queries and a write
+    buffer of answers (RFC 7766 6.2.1.1 lets them go out of order)."""
+
+    def __init__(self, sock, now):
+        self.sock = sock
+        self.rbuf = b""
+        self.wbuf = b""
+        self.seen = now
+        self.eof = False
+        self.events = selectors.EVENT_READ
 
 
-class _UDPRequest(socketserver.BaseRequestHandler):
-    def handle(self):
-        data, sock = self.request
-        out = self.server.logic.reply(data, "udp")
-        if out is None:
-            return
-        delay, wire = out
-        if delay:
-            time.sleep(delay)
-        sock.sendto(wire, self.client_address)
+class _Loop:
+    """The server: one thread, one selector and one timer heap.
 
+    A delayed answer is a timer, not a sleeping thread. Under a burst of
+    hundreds of delayed queries, a thread per datagram (socketserver's
+    ThreadingUDPServer) made the server itself the bottleneck: starting
+    the threads took longer than the delay, so queries that should be
+    answered at once waited in the socket's receive queue behind the slow
+    ones, and the delays were counted from a late start.
+    """
 
-class _TCPRequest(socketserver.BaseRequestHandler):
-    def handle(self):
-        sock = self.request
-        sock.settimeout(10)
+    def __init__(self, logic, family, host):
+        self.logic = logic
+        self.sel = selectors.DefaultSelector()
+        self.timers = []  # (due, seq, fn, args)
+        self.seq = itertools.count()
+        self.conns = {}
+        self.stopping = False
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, None)
+        for _ in range(50):
+            udp = socket.socket(family, socket.SOCK_DGRAM)
+            # Hundreds of queries can arrive at once (load tests): a small
+            # receive buffer would drop them before they are read.
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            udp.bind((host, 0))
+            port = udp.getsockname()[1]
+            tcp = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                tcp.bind((host, port))
+            except OSError:
+                udp.close()
+                tcp.close()
+                continue
+            break
+        else:
+            raise RuntimeError("no free UDP+TCP port")
+        tcp.listen(128)
+        for s in (udp, tcp):
+            s.setblocking(False)
+        self.udp, self.tcp, self.port = udp, tcp, port
+        self.sel.register(udp, selectors.EVENT_READ, self._on_udp)
+        self.sel.register(tcp, selectors.EVENT_READ, self._on_accept)
+
+    def later(self, delay, fn, *args):
+        heapq.heappush(self.timers, (time.monotonic() + delay,
+                                     next(self.seq), fn, args))
+
+    def run(self):
+        while not self.stopping:
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, fn, args = heapq.heappop(self.timers)
+                fn(*args)
+            # Wake at the next timer, and once a second to drop idle
+            # TCP clients.
+            wait = 1.0
+            if self.timers:
+                wait = max(0.0, min(wait, self.timers[0][0] - now))
+            for key, mask in self.sel.select(wait):
+                if key.data is None:
+                    self.wake_r.recv(64)
+                else:
+                    key.data(key.fileobj, mask)
+            self._reap(time.monotonic())
+        self._close()
+
+    def stop(self):
+        self.stopping = True
         try:
-            while True:
-                head = self._read(sock, 2)
-                if head is None:
-                    return
-                data = self._read(sock, int.from_bytes(head, "big"))
-                if data is None:
-                    return
-                out = self.server.logic.reply(data, "tcp")
+            self.wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _close(self):
+        for c in list(self.conns.values()):
+            self._drop(c)
+        for s in (self.udp, self.tcp, self.wake_r, self.wake_w):
+            s.close()
+        self.sel.close()
+
+    def _on_udp(self, sock, mask):
+        # Every datagram queued now, so that a burst costs one wake-up.
+        while True:
+            try:
+                data, peer = sock.recvfrom(_UDP_MAX)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            out = self.logic.reply(data, "udp")
+            if out is None:
+                continue
+            delay, wire = out
+            if delay:
+                self.later(delay, self._sendto, wire, peer)
+            else:
+                self._sendto(wire, peer)
+
+    def _sendto(self, wire, peer):
+        try:
+            self.udp.sendto(wire, peer)
+        except OSError:
+            pass  # as a datagram lost on the way
+
+    def _on_accept(self, sock, mask):
+        while True:
+            try:
+                s, _ = sock.accept()
+            except OSError:  # none left (EAGAIN), or the client went
+                return
+            s.setblocking(False)
+            c = _Conn(s, time.monotonic())
+            self.conns[s.fileno()] = c
+            self.sel.register(s, selectors.EVENT_READ, self._on_conn)
+
+    def _on_conn(self, sock, mask):
+        c = self.conns.get(sock.fileno())
+        if c is None:
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush(c)
+            if c.sock.fileno() < 0:
+                return
+        if mask & selectors.EVENT_READ and not c.eof:
+            try:
+                chunk = sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._drop(c)
+                return
+            if not chunk:
+                # The client has sent all it will; answers still due
+                # (delayed ones) go out before the close.
+                c.eof = True
+                self._update(c)
+                return
+            c.seen = time.monotonic()
+            c.rbuf += chunk
+            while len(c.rbuf) >= 2:
+                n = int.from_bytes(c.rbuf[:2], "big")
+                if len(c.rbuf) < 2 + n:
+                    break
+                data, c.rbuf = c.rbuf[2:2 + n], c.rbuf[2 + n:]
+                out = self.logic.reply(data, "tcp")
                 if out is None:
                     continue
                 delay, wire = out
+                frame = len(wire).to_bytes(2, "big") + wire
                 if delay:
-                    time.sleep(delay)
-                sock.sendall(len(wire).to_bytes(2, "big") + wire)
-        except OSError:
-            return
+                    self.later(delay, self._queue, c, frame)
+                else:
+                    self._queue(c, frame)
 
-    @staticmethod
-    def _read(sock, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
-            if not chunk:
-                return None
-            buf += chunk
-        return buf
+    def _queue(self, c, frame):
+        if c.sock.fileno() < 0:
+            return  # dropped meanwhile
+        c.wbuf += frame
+        self._flush(c)
+
+    def _flush(self, c):
+        if c.wbuf:
+            try:
+                n = c.sock.send(c.wbuf)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self._drop(c)
+                return
+            c.wbuf = c.wbuf[n:]
+            c.seen = time.monotonic()
+        self._update(c)
+
+    def _update(self, c):
+        """Watches c for what it waits for; a client that has finished
+        sending and has nothing more coming is closed."""
+        if c.eof and not c.wbuf and not self._pending(c):
+            self._drop(c)
+            return
+        events = selectors.EVENT_WRITE if c.wbuf else 0
+        if not c.eof:
+            events |= selectors.EVENT_READ
+        if events == c.events:
+            return
+        if not c.events:
+            self.sel.register(c.sock, events, self._on_conn)
+        elif events:
+            self.sel.modify(c.sock, events, self._on_conn)
+        else:
+            self.sel.unregister(c.sock)
+        c.events = events
+
+    def _pending(self, c):
+        return any(t[2] == self._queue and t[3][0] is c for t in self.timers)
+
+    def _reap(self, now):
+        for c in list(self.conns.values()):
+            if now - c.seen > _TCP_IDLE and not c.wbuf:
+                self._drop(c)
+
+    def _drop(self, c):
+        fd = c.sock.fileno()
+        if fd < 0:
+            return
+        self.conns.pop(fd, None)
+        if c.events:
+            self.sel.unregister(c.sock)
+        c.sock.close()
 
 
 class FakeDNS:
@@ -232,31 +406,14 @@ class FakeDNS:
 
     def start(self):
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        logic = _Handler(self)
-        udp_class = type("UDP", (_UDP,), {"address_family": family})
-        tcp_class = type("TCP", (_TCP,), {"address_family": family})
-        for _ in range(50):
-            udp = udp_class((self.host, 0), _UDPRequest)
-            port = udp.server_address[1]
-            try:
-                tcp = tcp_class((self.host, port), _TCPRequest)
-            except OSError:
-                udp.server_close()
-                continue
-            break
-        else:
-            raise RuntimeError("no free UDP+TCP port")
-        self.port = port
-        for srv in (udp, tcp):
-            srv.logic = logic
-            t = threading.Thread(target=srv.serve_forever,
-                                 kwargs={"poll_interval": 0.05}, daemon=True)
-            t.start()
-            self._servers.append((srv, t))
+        loop = _Loop(_Handler(self), family, self.host)
+        self.port = loop.port
+        t = threading.Thread(target=loop.run, daemon=True)
+        t.start()
+        self._servers.append((loop, t))
 
     def stop(self):
-        for srv, t in self._servers:
-            srv.shutdown()
-            srv.server_close()
+        for loop, t in self._servers:
+            loop.stop()
             t.join(timeout=5)
         self._servers = []
