@@ -36,40 +36,139 @@ import heapq
 import itertools
 import selectors
 import socket
+import struct
 import threading
 import time
 
-import dns.flags
-import dns.message
 import dns.name
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
 
 
 def _key(name):
     return str(name).rstrip(".").lower()
 
 
+# DNS header bits (RFC 1035 4.1.1) and the OPT type (RFC 6891 6.1.2).
+_QR, _AA, _TC, _RD, _RA = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080
+_OPCODE = 0x7800
+_T_OPT = 41
+_CLASS_IN = 1
+_TTL = 300
+# The UDP payload size this server offers in its own OPT record (dnspython's
+# make_response default).
+_OUR_PAYLOAD = 8192
+# dnspython's presentation form of a label: these get a backslash, bytes
+# outside 0x21-0x7e a \DDD escape.
+_SPECIAL = b'"().;\\@$'
+
+
+class _BadQuery(Exception):
+    pass
+
+
+def _label_text(label):
+    if label.isalnum() or all(c > 0x20 and c < 0x7f and c not in _SPECIAL
+                              for c in label):
+        return label.decode("ascii")
+    out = []
+    for c in label:
+        if c in _SPECIAL:
+            out.append("\\" + chr(c))
+        elif 0x20 < c < 0x7f:
+            out.append(chr(c))
+        else:
+            out.append("\\%03d" % c)
+    return "".join(out)
+
+
+def _parse_query(wire):
+    """A query as resolvers send it: one question, names uncompressed,
+    optionally an OPT record. Returns (id, flags, question bytes as sent,
+    key of the name, qtype, EDNS payload or None); raises _BadQuery."""
+    if len(wire) < 12:
+        raise _BadQuery()
+    qid, flags, qd, an, ns, ar = struct.unpack_from("!6H", wire)
+    if qd != 1 or flags & _QR:
+        raise _BadQuery()
+    off, labels = 12, []
+    while True:
+        if off >= len(wire):
+            raise _BadQuery()
+        n = wire[off]
+        if n & 0xc0:
+            raise _BadQuery()  # no compression in a lone question
+        off += 1
+        if n == 0:
+            break
+        labels.append(_label_text(wire[off:off + n]))
+        off += n
+    if off + 4 > len(wire):
+        raise _BadQuery()
+    qtype = struct.unpack_from("!H", wire, off)[0]
+    question = wire[12:off + 4]
+    off += 4
+    payload = None
+    for _ in range(an + ns + ar):
+        # RRs after the question: only the OPT record matters here.
+        start = off
+        while off < len(wire) and wire[off] != 0:
+            if wire[off] & 0xc0:
+                off += 1
+                break
+            off += wire[off] + 1
+        off += 1
+        if off + 10 > len(wire):
+            raise _BadQuery()
+        rtype, rclass, _, rdlen = struct.unpack_from("!HHIH", wire, off)
+        off += 10 + rdlen
+        if rtype == _T_OPT and wire[start] == 0:
+            payload = rclass
+    if off > len(wire):
+        raise _BadQuery()
+    return qid, flags, question, ".".join(labels).lower(), qtype, payload
+
+
 class _Handler:
-    """The answer logic shared by the UDP and TCP servers."""
+    """The answer logic shared by UDP and TCP.
+
+    Answers are assembled by hand from cached record data: dnspython's
+    message parser and renderer took about 1 ms per ip6.arpa query (name
+    compression builds every suffix of the 34-label name), so a burst of
+    500 queries kept the server busy for most of a second before it read
+    the next one.
+    """
 
     def __init__(self, fake):
         self.fake = fake
+        self.rdata = {}  # (rtype, value) -> (type code, rdata wire)
+        self.owners = {}  # name -> owner name wire
+
+    def _rdata(self, rtype, value):
+        got = self.rdata.get((rtype, value))
+        if got is None:
+            rd = dns.rdata.from_text(dns.rdataclass.IN,
+                                     dns.rdatatype.from_text(rtype), value)
+            got = (int(rd.rdtype), rd.to_wire())
+            self.rdata[(rtype, value)] = got
+        return got
+
+    def _owner(self, name):
+        got = self.owners.get(name)
+        if got is None:
+            got = dns.name.from_text(name).to_wire()
+            self.owners[name] = got
+        return got
 
     def reply(self, wire, proto):
         """Returns (delay_seconds, response wire) or None for no answer."""
         try:
-            q = dns.message.from_wire(wire)
-        except Exception:
+            qid, qflags, question, name, qt, payload = _parse_query(wire)
+        except (_BadQuery, struct.error):
             return None
-        if not q.question:
-            return None
-        question = q.question[0]
-        name = _key(question.name)
-        qtype = dns.rdatatype.to_text(question.rdtype)
+        qtype = dns.rdatatype.to_text(qt)
         fake = self.fake
         with fake.lock:
             fake.queries.append((name, qtype, proto))
@@ -81,29 +180,36 @@ class _Handler:
             records = list(fake.records.get(owner or name, []))
         if fault == "silent":
             return None
-        r = dns.message.make_response(q)
-        r.flags |= dns.flags.AA | dns.flags.RA
+        flags = (_QR | _AA | _RA | (qflags & (_OPCODE | _RD)))
+        rcode = dns.rcode.NOERROR
         if fault == "servfail":
-            r.set_rcode(dns.rcode.SERVFAIL)
+            rcode = dns.rcode.SERVFAIL
         elif fault == "refused":
-            r.set_rcode(dns.rcode.REFUSED)
+            rcode = dns.rcode.REFUSED
         elif fault == "truncate" and proto == "udp":
-            r.flags |= dns.flags.TC
+            flags |= _TC
         elif not records:
-            r.set_rcode(dns.rcode.NXDOMAIN)
-        if r.rcode() == dns.rcode.NOERROR and not r.flags & dns.flags.TC:
+            rcode = dns.rcode.NXDOMAIN
+        answers = []
+        if rcode == dns.rcode.NOERROR and not flags & _TC:
+            # The question name is at offset 12: a pointer to it.
+            ow = self._owner(owner) if owner else b"\xc0\x0c"
             for rtype, value in records:
                 if rtype == qtype or (rtype == "CNAME" and qtype != "CNAME"):
-                    rr = dns.rrset.from_text(dns.name.from_text(owner) if owner else question.name, 300,
-                                             "IN", rtype, value)
-                    r.answer.append(rr)
-        wire = r.to_wire(max_size=65535)
-        limit = max(q.payload, 512) if q.edns >= 0 else 512
-        if proto == "udp" and len(wire) > limit:
-            r.answer.clear()
-            r.flags |= dns.flags.TC
-            wire = r.to_wire(max_size=65535)
-        return delay, wire
+                    code, rd = self._rdata(rtype, value)
+                    answers.append(ow + struct.pack("!HHIH", code, _CLASS_IN,
+                                                    _TTL, len(rd)) + rd)
+        opt = b""
+        if payload is not None:
+            opt = b"\x00" + struct.pack("!HHIH", _T_OPT, _OUR_PAYLOAD, 0, 0)
+        limit = max(payload, 512) if payload is not None else 512
+        size = 12 + len(question) + sum(map(len, answers)) + len(opt)
+        if proto == "udp" and size > limit:
+            answers = []
+            flags |= _TC
+        head = struct.pack("!6H", qid, flags | int(rcode), 1, len(answers),
+                           0, 1 if opt else 0)
+        return delay, head + question + b"".join(answers) + opt
 
 
 # A datagram of the largest size DNS over UDP can carry (RFC 1035 4.2.1
