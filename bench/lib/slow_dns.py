@@ -14,7 +14,8 @@ Run by bench/slow_dns.sh inside a private mount and network namespace.
    the resolver's cache; a miss would cost 1 s), RCPT reply latency p99,
    against IPv4 senders that skip the checks, both loads at the same time
    (20 sessions each): the difference is what the RCPT decision adds.
-   Target: under 1 ms.
+   Target: under 1 ms. The same difference at the banner, before any
+   policy runs, shows how much of it is noise.
 
 The number of PTR queries the DNS server saw tells whether the server
 under test looked names up at all (before its RCPT policy is merged, it
@@ -214,8 +215,14 @@ def main():
 
     total = out["slow"]["elapsed_s"]
     v4max = probe.get("max_ms")
-    added = None if None in (warm6["rcpt_p99_ms"], warm4["rcpt_p99_ms"]) \
-        else warm6["rcpt_p99_ms"] - warm4["rcpt_p99_ms"]
+    def p99_diff(what):
+        v6, v4 = warm6[what + "_p99_ms"], warm4[what + "_p99_ms"]
+        return None if None in (v6, v4) else v6 - v4
+
+    added = p99_diff("rcpt")
+    # No policy runs before the banner: what the two classes differ by
+    # there is the noise of the measurement.
+    banner_noise = p99_diff("banner")
     rows = [
         ("500 slow-PTR sessions, all done", f"{total:.2f} s",
          f"< {TARGET_TOTAL_S:g} s", total < TARGET_TOTAL_S),
@@ -233,6 +240,8 @@ def main():
         ("  added by the RCPT decision (p99)", ms(added),
          f"< {TARGET_ADDED_MS:g} ms",
          None if added is None else added < TARGET_ADDED_MS),
+        ("  same difference at the banner (noise)", ms(banner_noise), "",
+         None),
     ]
     if ptr_queries == 0:
         notes.append("the server looked up no PTR: its RCPT policy is not "
