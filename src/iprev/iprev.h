@@ -33,6 +33,7 @@
  *	on_ptr():    keep r->ptr_exists; resume if parked on it
  *	on_iprev():  s->iprev = NULL; s->iprev_result = *r; resume if parked
  *	at RCPT:     s->iprev == NULL ? decide : park until on_iprev()
+ *	             (or on_ptr(), when the PTR answer is all it needs)
  *	at close:    iprev_cancel(s->iprev);
  */
 #ifndef MXGATE_IPREV_IPREV_H
