@@ -29,7 +29,10 @@ records make the client retry over TCP. ``wrong_name(name, other)`` answers
 queries for name with the records of other, owned by other.
 ``FakeDNS(default="silent")`` (or "servfail") makes that the behaviour for
 every name not added, e.g. to stand in for a dead server. ``queries`` lists
-(name, type, "udp"|"tcp") in arrival order.
+(name, type, "udp"|"tcp") in arrival order. ``delay(name, seconds)`` holds
+each answer that long from its own query's arrival (a resent query waits
+again); delayed answers are timers in the server's one thread, so hundreds
+of them at once neither slow the other answers nor come late.
 """
 
 import heapq
