@@ -42,6 +42,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 
 import dns.name
 import dns.rcode
@@ -290,7 +291,7 @@ class _Loop:
             now = time.monotonic()
             while self.timers and self.timers[0][0] <= now:
                 _, _, fn, args = heapq.heappop(self.timers)
-                fn(*args)
+                self._call(fn, *args)
             # Wake at the next timer, and once a second to drop idle
             # TCP clients.
             wait = 1.0
@@ -300,9 +301,18 @@ class _Loop:
                 if key.data is None:
                     self.wake_r.recv(64)
                 else:
-                    key.data(key.fileobj, mask)
+                    self._call(key.data, key.fileobj, mask)
             self._reap(time.monotonic())
         self._close()
+
+    @staticmethod
+    def _call(fn, *args):
+        # As socketserver did per request: a bug shows its traceback and
+        # the server goes on, rather than going silent under the test.
+        try:
+            fn(*args)
+        except Exception:
+            traceback.print_exc()
 
     def stop(self):
         self.stopping = True
