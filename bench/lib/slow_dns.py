@@ -2,6 +2,8 @@
 
 Run by bench/slow_dns.sh inside a private mount and network namespace.
 
+0. Five IPv4 messages from another sender domain, so that the resolver
+   has had fast answers from the DNS server, as in a running gateway.
 1. 500 IPv6 sessions at once, each from its own /64 of 2001:db8:6::/48,
    each sending one signed message; the DNS server (tests/e2e/fakedns.py)
    answers every PTR query after 1 s. Target: all done in under 3 s (about
@@ -10,8 +12,10 @@ Run by bench/slow_dns.sh inside a private mount and network namespace.
    (EHLO, MAIL, RCPT, DATA, end of DATA) within 50 ms.
 3. Warm cache: the same senders again (20 sessions, the PTR answers now in
    the resolver's cache; a miss would cost 1 s), RCPT reply latency p99,
-   against IPv4 senders that skip the checks: the difference is what the
-   RCPT decision adds.
+   against IPv4 senders that skip the checks, both loads at the same time
+   (20 sessions each): the difference is what the RCPT decision adds.
+   Target: under 1 ms. The same difference at the banner, before any
+   policy runs, shows how much of it is noise.
 
 The number of PTR queries the DNS server saw tells whether the server
 under test looked names up at all (before its RCPT policy is merged, it
@@ -43,6 +47,13 @@ V4_PROBE = "127.0.6.99"
 V4_FIRST = "127.0.6.100"
 TARGET_TOTAL_S = 3.0
 TARGET_V4_MS = 50.0
+TARGET_ADDED_MS = 1.0
+WARMUP_SESSIONS = 5
+V4_WARMUP = [f"127.0.6.{90 + i}" for i in range(WARMUP_SESSIONS)]
+WARMUP_DOMAIN = "warmup.example"
+WARMUP_HELO = f"mta.{WARMUP_DOMAIN}"
+WARMUP_MSG = (f"From: <hello@{WARMUP_DOMAIN}>\r\nTo: <{be.RCPT_TO}>\r\n"
+              "Subject: warm-up\r\n\r\nHello.\r\n").encode()
 
 
 def slow_sources(count):
@@ -105,7 +116,7 @@ def main():
     ap.add_argument("--sessions", type=int, default=500)
     ap.add_argument("--delay", type=float, default=1.0,
                     help="seconds before each PTR answer")
-    ap.add_argument("--warm-messages", type=int, default=2000)
+    ap.add_argument("--warm-messages", type=int, default=5000)
     ap.add_argument("--json")
     a = ap.parse_args()
 
@@ -117,7 +128,8 @@ def main():
     tmp = a.tmp
     sources = slow_sources(a.sessions)
     v4 = [str(ipaddress.IPv4Address(V4_FIRST) + i) for i in range(20)]
-    netns.add_addresses([be.MXGATE_ADDR, V4_SERVER, V4_PROBE] + sources + v4)
+    netns.add_addresses([be.MXGATE_ADDR, V4_SERVER, V4_PROBE] + V4_WARMUP +
+                        sources + v4)
     v6file = write_lines(os.path.join(tmp, "v6-sources"), sources)
     v4file = write_lines(os.path.join(tmp, "v4-sources"), v4)
     smtpload = netns.build_smtpload(tmp)
@@ -147,6 +159,16 @@ def main():
                                            be.HELO, be.MAIL_FROM,
                                            be.RCPT_TO, probe_msg))
 
+            # A running gateway's resolver has heard from its DNS server
+            # before: its fast answers set the resend timer that the slow
+            # PTR queries then meet. Names of their own, so that nothing
+            # the probe below asks for is in the cache.
+            for i in range(WARMUP_SESSIONS):
+                w = timed_session(V4_SERVER, port, V4_WARMUP[i], WARMUP_HELO,
+                                  f"hello@{WARMUP_DOMAIN}", be.RCPT_TO,
+                                  WARMUP_MSG)
+                if not w.get("ok"):
+                    sys.exit(f"slow_dns.py: warm-up session failed: {w}")
             drops = udp_rcvbuf_errors()
             t = threading.Thread(target=v4_probe)
             t.start()
@@ -166,12 +188,26 @@ def main():
             print(f"[slow] PTR queries seen by the DNS server: "
                   f"{ptr_queries}", flush=True)
 
-            print(f"[warm] {a.warm_messages} messages, 20 sessions, "
-                  "IPv6 (cached PTR) and IPv4 (no checks)", flush=True)
-            warm6 = run_load(smtpload, mx.address, msgdir, v6file, 20,
-                             a.warm_messages, 60)
-            warm4 = run_load(smtpload, f"{V4_SERVER}:{port}", msgdir,
-                             v4file, 20, a.warm_messages, 60)
+            print(f"[warm] {a.warm_messages} messages each, 20 sessions "
+                  "each, IPv6 (cached PTR) and IPv4 (no checks) at the "
+                  "same time", flush=True)
+            warm = {}
+
+            def warm_load(name, server, srcfile):
+                warm[name] = run_load(smtpload, server, msgdir, srcfile, 20,
+                                      a.warm_messages, 60)
+
+            # At the same time, so that both see the same machine: run one
+            # after the other, the p99 of either moved by more than 5 ms
+            # between runs of the same binary on this shared machine.
+            loads = [threading.Thread(target=warm_load, args=args)
+                     for args in (("v6", mx.address, v6file),
+                                  ("v4", f"{V4_SERVER}:{port}", v4file))]
+            for t in loads:
+                t.start()
+            for t in loads:
+                t.join()
+            warm6, warm4 = warm["v6"], warm["v4"]
             out["warm_v6"] = warm6
             out["warm_v4"] = warm4
             print(f"[warm] v6 {json.dumps(warm6)}", flush=True)
@@ -179,6 +215,14 @@ def main():
 
     total = out["slow"]["elapsed_s"]
     v4max = probe.get("max_ms")
+    def p99_diff(what):
+        v6, v4 = warm6[what + "_p99_ms"], warm4[what + "_p99_ms"]
+        return None if None in (v6, v4) else v6 - v4
+
+    added = p99_diff("rcpt")
+    # No policy runs before the banner: what the two classes differ by
+    # there is the noise of the measurement.
+    banner_noise = p99_diff("banner")
     rows = [
         ("500 slow-PTR sessions, all done", f"{total:.2f} s",
          f"< {TARGET_TOTAL_S:g} s", total < TARGET_TOTAL_S),
@@ -193,9 +237,11 @@ def main():
          None),
         ("RCPT reply p99, IPv4 (no checks)", ms(warm4["rcpt_p99_ms"]), "",
          None),
-        ("  added by the RCPT decision (p99)",
-         ms(None if None in (warm6["rcpt_p99_ms"], warm4["rcpt_p99_ms"])
-            else warm6["rcpt_p99_ms"] - warm4["rcpt_p99_ms"]), "", None),
+        ("  added by the RCPT decision (p99)", ms(added),
+         f"< {TARGET_ADDED_MS:g} ms",
+         None if added is None else added < TARGET_ADDED_MS),
+        ("  same difference at the banner (noise)", ms(banner_noise), "",
+         None),
     ]
     if ptr_queries == 0:
         notes.append("the server looked up no PTR: its RCPT policy is not "

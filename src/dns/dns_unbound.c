@@ -368,7 +368,15 @@ ub_transparent(struct ub_ctx *ctx, const char *zone)
 static const char *const ub_tuning[][2] = {
 	{ "num-queries-per-thread:", "4096" },
 	{ "outgoing-range:", "8192" },
+	/* A forwarder not heard from yet: 2 s before asking again. */
 	{ "unknown-server-time-limit:", "2000" },
+	/*
+	 * The same 2 s once it has answered. Its fast answers (cached names)
+	 * would otherwise bring the resend timer down to 50 ms, and a name it
+	 * takes a second to resolve would be asked for ten times, every late
+	 * answer dropped, until SERVFAIL after 3 s.
+	 */
+	{ "infra-cache-min-rtt:", "2000" },
 	{ "udp-connect:", "no" },
 };
 

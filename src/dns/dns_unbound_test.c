@@ -24,15 +24,38 @@
 
 /* The scripted server: answers by the first label of the name. */
 struct server {
+	struct event_base *base;
 	int fd;
 	struct event *ev;
 	unsigned queries;
 };
 
+/* "late" names are answered after this, as a recursing forwarder would. */
+#define LATE_MS 1000
+
 struct pkt {
 	unsigned char b[1500];
 	size_t len;
 };
+
+struct late {
+	int fd;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	struct pkt p;
+};
+
+static void
+late_send(evutil_socket_t fd, short what, void *arg)
+{
+	struct late *l = arg;
+
+	(void)fd;
+	(void)what;
+	sendto(l->fd, l->p.b, l->p.len, 0, (struct sockaddr *)&l->to,
+	    l->tolen);
+	free(l);
+}
 
 static void
 put16(struct pkt *p, unsigned v)
@@ -100,7 +123,8 @@ server_read(evutil_socket_t fd, short what, void *arg)
 		static const unsigned char rd[] = "\x04host\x04test";
 		answer_rr(&p, 5, rd, sizeof(rd));
 		an++;
-	} else if (strcmp(label, "host") == 0 || strcmp(label, "1") == 0) {
+	} else if (strcmp(label, "host") == 0 || strcmp(label, "1") == 0 ||
+	    strcmp(label, "late") == 0) {
 		if (qtype == 1) {
 			answer_rr(&p, 1, "\xc0\x00\x02\x01", 4);
 			answer_rr(&p, 1, "\xc0\x00\x02\x02", 4);
@@ -121,6 +145,18 @@ server_read(evutil_socket_t fd, short what, void *arg)
 	}
 	p.b[6] = 0;
 	p.b[7] = (unsigned char)an;
+	if (strcmp(label, "late") == 0) {
+		struct late *l = malloc(sizeof(*l));
+		struct timeval tv = { LATE_MS / 1000,
+		    LATE_MS % 1000 * 1000 };
+
+		l->fd = fd;
+		l->to = from;
+		l->tolen = fromlen;
+		l->p = p;
+		event_base_once(s->base, -1, EV_TIMEOUT, late_send, l, &tv);
+		return;
+	}
 	sendto(fd, p.b, p.len, 0, (struct sockaddr *)&from, fromlen);
 }
 
@@ -152,6 +188,7 @@ setup(void **state)
 	socklen_t len = sizeof(sin);
 
 	f->base = event_base_new();
+	f->srv.base = f->base;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	f->srv.fd = socket(AF_INET, SOCK_DGRAM, 0);
 	assert_int_equal(bind(f->srv.fd, (struct sockaddr *)&sin,
@@ -396,6 +433,34 @@ test_two_servers(void **state)
 	}
 }
 
+/*
+ * A forwarder answers cached names at once and a name it has to resolve a
+ * second later. The fast answers must not shrink the resend timer below
+ * that second: each resend would drop the answer to the query before it,
+ * and the name would end in SERVFAIL after ten tries. One query, one
+ * answer.
+ */
+static void
+test_late_after_fast(void **state)
+{
+	struct fix *f = *state;
+	struct got g;
+	unsigned before;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "host.n%d.example.test", i);
+		ask(f, name, DNS_T_A, &g);
+		assert_int_equal(g.a.status, DNS_OK);
+	}
+	before = f->srv.queries;
+	ask(f, "late.example.test", DNS_T_A, &g);
+	assert_int_equal(g.a.status, DNS_OK);
+	assert_int_equal(f->srv.queries - before, 1);
+}
+
 static void
 test_bad_options(void **state)
 {
@@ -444,6 +509,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_servers, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_late_after_fast, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_options, setup,
 		    teardown),

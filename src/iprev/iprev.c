@@ -28,6 +28,7 @@ struct fwd {
 struct iprev {
 	struct dns *dns;
 	iprev_cb *cb;
+	iprev_cb *ptr_cb; /* iprev_notify_ptr(), or NULL */
 	void *arg;
 	int family; /* AF_INET or AF_INET6, after unmapping */
 	unsigned char addr[16];
@@ -298,6 +299,20 @@ on_forward(void *arg, const struct dns_answer *a)
 	decide(ip);
 }
 
+/*
+ * The PTR half of the result, while the forward lookups are out. A copy,
+ * and the last use of ip: the callee may cancel the check.
+ */
+static void
+notify_ptr(struct iprev *ip)
+{
+	struct iprev_result r = ip->res;
+
+	r.status = IPREV_TEMPERROR;
+	snprintf(r.why, sizeof(r.why), "forward lookup pending");
+	ip->ptr_cb(ip->arg, &r);
+}
+
 static void
 on_ptr(void *arg, const struct dns_answer *a)
 {
@@ -343,8 +358,11 @@ on_ptr(void *arg, const struct dns_answer *a)
 	/* Only when no query started is nothing left to call back. */
 	for (i = 0; i < ip->nfwd; i++)
 		if (ip->fwd[i].q != NULL)
-			return;
-	decide(ip);
+			break;
+	if (i == ip->nfwd)
+		decide(ip);
+	else if (ip->ptr_cb != NULL)
+		notify_ptr(ip);
 }
 
 struct iprev *
@@ -372,6 +390,12 @@ iprev_start(struct dns *dns, const struct sockaddr *sa, iprev_cb *cb,
 		return NULL;
 	}
 	return ip;
+}
+
+void
+iprev_notify_ptr(struct iprev *ip, iprev_cb *cb)
+{
+	ip->ptr_cb = cb;
 }
 
 void

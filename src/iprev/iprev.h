@@ -29,8 +29,11 @@
  * cancels it on close if it has not finished:
  *
  *	at connect:  s->iprev = iprev_start(dns, peer, on_iprev, s);
+ *	             iprev_notify_ptr(s->iprev, on_ptr);   (optional)
+ *	on_ptr():    keep r->ptr_exists; resume if parked on it
  *	on_iprev():  s->iprev = NULL; s->iprev_result = *r; resume if parked
  *	at RCPT:     s->iprev == NULL ? decide : park until on_iprev()
+ *	             (or on_ptr(), when the PTR answer is all it needs)
  *	at close:    iprev_cancel(s->iprev);
  */
 #ifndef MXGATE_IPREV_IPREV_H
@@ -73,6 +76,18 @@ struct iprev;
 /* Starts the check of sa (AF_INET or AF_INET6) with dns. */
 struct iprev *iprev_start(struct dns *dns, const struct sockaddr *sa,
     iprev_cb *cb, void *arg);
+/*
+ * Asks for an earlier call of cb (with the same arg) as soon as the PTR
+ * answer names a valid host name while its forward lookups are still out:
+ * what the policy's "ptr_check = exists" needs, a round trip before the
+ * forward-confirmed result. Set it right after iprev_start() (neither
+ * callback can run before the loop does). It runs at most once, from the
+ * loop, and the final callback still follows. Its result has ptr_exists,
+ * ptr_name and addr; status is IPREV_TEMPERROR ("forward lookup
+ * pending") until the final one. cb may call iprev_cancel(), after which
+ * nothing more runs.
+ */
+void iprev_notify_ptr(struct iprev *ip, iprev_cb *cb);
 /* Stops a check that has not called back; NULL is fine. */
 void iprev_cancel(struct iprev *ip);
 

@@ -275,6 +275,95 @@ test_cancel(void **state)
 	iprev_cancel(NULL);
 }
 
+struct early {
+	int ptr_calls, calls;
+	int order; /* the final call came after the early one */
+	struct iprev_result ptr, r;
+	struct iprev *ip; /* cancel from the early callback when set */
+};
+
+static void
+on_early_ptr(void *arg, const struct iprev_result *r)
+{
+	struct early *e = arg;
+
+	e->ptr_calls++;
+	e->ptr = *r;
+	if (e->ip != NULL)
+		iprev_cancel(e->ip);
+}
+
+static void
+on_early_final(void *arg, const struct iprev_result *r)
+{
+	struct early *e = arg;
+
+	e->calls++;
+	e->order = e->ptr_calls;
+	e->r = *r;
+}
+
+/*
+ * iprev_notify_ptr(): the PTR name comes first, while the forward lookups
+ * are out, and the forward-confirmed result still follows. A result
+ * decided by the PTR answer alone has no early call.
+ */
+static void
+test_notify_ptr(void **state)
+{
+	static const struct {
+		const char *client;
+		int ptr_calls;
+		const char *ptr_name;
+		enum iprev_status status;
+	} cases[] = {
+		{ "2001:db8:3::25", 1, "mx.example.test", IPREV_PASS },
+		{ "192.0.2.28", 1, "gone.example.test", IPREV_FAIL },
+		{ "192.0.2.34", 1, "slow.example.test", IPREV_TEMPERROR },
+		{ "2001:db8:3::99", 0, "", IPREV_PERMERROR },
+		{ "192.0.2.30", 0, "", IPREV_FAIL },
+		{ "192.0.2.33", 0, "", IPREV_TEMPERROR },
+	};
+	struct fix *f = *state;
+	struct sockaddr_storage ss;
+	struct early e;
+	struct iprev *ip;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		sockaddr_of(cases[i].client, &ss);
+		ip = iprev_start(f->dns, (struct sockaddr *)&ss,
+		    on_early_final, &e);
+		assert_non_null(ip);
+		iprev_notify_ptr(ip, on_early_ptr);
+		event_base_loop(f->base, 0);
+		assert_int_equal(e.ptr_calls, cases[i].ptr_calls);
+		assert_int_equal(e.calls, 1);
+		assert_int_equal(e.order, cases[i].ptr_calls);
+		assert_int_equal(e.r.status, cases[i].status);
+		if (e.ptr_calls == 0)
+			continue;
+		assert_true(e.ptr.ptr_exists);
+		assert_string_equal(e.ptr.ptr_name, cases[i].ptr_name);
+		assert_string_equal(e.ptr.addr, cases[i].client);
+		/* Not a verdict yet: never a pass before the forward one. */
+		assert_int_equal(e.ptr.status, IPREV_TEMPERROR);
+		assert_string_equal(e.ptr.name, "");
+	}
+
+	/* Cancelled from inside the early call: nothing more runs. */
+	memset(&e, 0, sizeof(e));
+	sockaddr_of("192.0.2.29", &ss);
+	e.ip = iprev_start(f->dns, (struct sockaddr *)&ss, on_early_final,
+	    &e);
+	assert_non_null(e.ip);
+	iprev_notify_ptr(e.ip, on_early_ptr);
+	event_base_loop(f->base, 0);
+	assert_int_equal(e.ptr_calls, 1);
+	assert_int_equal(e.calls, 0);
+}
+
 static void
 test_bad_family(void **state)
 {
@@ -373,6 +462,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ptr_limit, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify_ptr, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_family, setup,
 		    teardown),
 		cmocka_unit_test(test_addr_text),

@@ -14,11 +14,50 @@
 #include "conf/conf.h"
 #include "smtp/smtp_int.h"
 
+/*
+ * Whether the RCPT decision still waits for reverse DNS. With "ptr_check =
+ * exists" the PTR answer is enough; the forward confirmation goes on for
+ * Authentication-Results, which waits for it at the end of DATA.
+ */
+static bool
+ptr_pending(const struct smtp_session *s)
+{
+	if (s->iprev_done)
+		return false;
+	return s->srv->conf->ptr_check == CONF_PTR_FORWARD_CONFIRMED ||
+	    !s->ptr_known;
+}
+
+static void
+rcpt_resume(struct smtp_session *s)
+{
+	char *rcpt = s->rcpt_waiting;
+
+	s->rcpt_waiting = NULL;
+	checks_rcpt(s, s->rcpt_waiting_dom, rcpt);
+	free(rcpt);
+	session_resume(s);
+}
+
+static void
+on_iprev_ptr(void *arg, const struct iprev_result *res)
+{
+	struct smtp_session *s = arg;
+
+	s->ptr_known = true;
+	s->iprev_res.ptr_exists = res->ptr_exists;
+	memcpy(s->iprev_res.ptr_name, res->ptr_name,
+	    sizeof(s->iprev_res.ptr_name));
+	log_debug("s=%s iprev=pending ptr=%s", s->id,
+	    res->ptr_name[0] ? res->ptr_name : "-");
+	if (s->rcpt_waiting && !ptr_pending(s))
+		rcpt_resume(s);
+}
+
 static void
 on_iprev(void *arg, const struct iprev_result *res)
 {
 	struct smtp_session *s = arg;
-	char *rcpt = s->rcpt_waiting;
 
 	s->iprev = NULL;
 	s->iprev_done = true;
@@ -27,12 +66,10 @@ on_iprev(void *arg, const struct iprev_result *res)
 	    iprev_status_str(res->status), res->name[0] ? res->name : "-",
 	    res->ptr_name[0] ? res->ptr_name : "-",
 	    res->why[0] ? res->why : "-");
-	if (rcpt) {
-		s->rcpt_waiting = NULL;
-		checks_rcpt(s, s->rcpt_waiting_dom, rcpt);
-		free(rcpt);
-		session_resume(s);
-	}
+	if (s->rcpt_waiting)
+		rcpt_resume(s);
+	else if (s->txn.deciding)
+		checks_data_end(s);
 }
 
 void
@@ -50,7 +87,9 @@ checks_connect(struct smtp_session *s)
 		s->iprev_res.status = IPREV_TEMPERROR;
 		snprintf(s->iprev_res.why, sizeof s->iprev_res.why,
 		    "no resolver");
+		return;
 	}
+	iprev_notify_ptr(s->iprev, on_iprev_ptr);
 }
 
 static void
@@ -109,7 +148,7 @@ checks_rcpt(struct smtp_session *s, const struct conf_domain *d,
 	char to[LOG_VALUE_MAX];
 	size_t i;
 
-	if (policy_rcpt_needs_ptr(&s->client, d) && !s->iprev_done) {
+	if (policy_rcpt_needs_ptr(&s->client, d) && ptr_pending(s)) {
 		/* Parked: the pipelined commands behind it stay buffered. */
 		s->rcpt_waiting = xstrdup(rcpt);
 		s->rcpt_waiting_dom = d;
@@ -289,7 +328,8 @@ checks_data_end(struct smtp_session *s)
 			t->dkim_done = true;
 		}
 	}
-	if (!t->dkim_done || !t->spf_done)
+	/* Authentication-Results carries the forward-confirmed iprev. */
+	if (!t->dkim_done || !t->spf_done || !s->iprev_done)
 		return;
 	t->deciding = false;
 

@@ -251,7 +251,7 @@ struct smtp_txn {
 	const struct dkim_result *dkim_res; /* owned by dkim */
 	size_t dkim_count;
 	bool dkim_done;
-	bool deciding;          /* end of DATA waits for SPF or DKIM */
+	bool deciding;          /* end of DATA waits for SPF, DKIM, iprev */
 	struct smtp_hdr_filter filter;
 	const char *policy;     /* the end-of-DATA policy reason, for logs */
 };
@@ -287,6 +287,7 @@ struct smtp_session {
 	struct policy_client client;
 	struct iprev *iprev;    /* in flight */
 	bool iprev_done;
+	bool ptr_known;         /* iprev_res.ptr_* set, forward lookups out */
 	struct iprev_result iprev_res;
 	char *rcpt_waiting;     /* a RCPT parked until reverse DNS answers */
 	const struct conf_domain *rcpt_waiting_dom;

@@ -10,6 +10,7 @@ import base64
 import ipaddress
 import struct
 import subprocess
+import time
 
 import dkim
 import pytest
@@ -277,6 +278,32 @@ def test_dns_failure_at_rcpt_is_450_never_5xx(gw, tmp_path):
         lines = d.cmd("RCPT TO:<bob@example.test>", 450)
         assert lines[-1].startswith("4.4.3 ")
         d.cmd("QUIT", 221)
+
+
+def test_rcpt_needs_only_the_ptr_answer(gw):
+    """ptr_check = exists: RCPT is answered once the PTR name is known,
+    without waiting for the forward lookup; the end of DATA waits for it,
+    since Authentication-Results carries the forward-confirmed iprev."""
+    late = 1.5
+    with FakeDNS() as fake:
+        fake.add("sender.test", "TXT", '"v=spf1 ip6:2001:db8:7:1::/64 -all"')
+        fake.add(ptr6(GOOD), "PTR", "mail.sender.test.")
+        fake.add("mail.sender.test", "AAAA", GOOD)
+        fake.delay("mail.sender.test", late)
+        m = gw(dns=fake.address)
+        t0 = time.monotonic()
+        d = session(m, GOOD)
+        d.cmd("MAIL FROM:<alice@sender.test>", 250)
+        d.cmd("RCPT TO:<bob@example.test>", 250, "2.1.5")
+        rcpt = time.monotonic() - t0
+        d.cmd("DATA", 354)
+        d.send(stuff(MESSAGE) + b".\r\n")
+        d.expect(250, "2.0.0")
+        eod = time.monotonic() - t0
+        d.cmd("QUIT", 221)
+        assert rcpt < late - 0.5 <= eod, (rcpt, eod)
+        assert ("iprev=pass (mail.sender.test)" in
+                header_block(delivered(m)))
 
 
 def proxy_v2(src, dst="2001:db8::1", sport=4000, dport=25):
