@@ -16,13 +16,11 @@
 static void
 print_message(void *arg, const struct spool_file_info *info, size_t done)
 {
-	size_t *count = arg;
-
+	(void)arg;
 	printf("%.*s %llu <%.*s> %zu/%zu delivered\n", (int)info->id.len,
 	    info->id.p, (unsigned long long)info->body_len,
 	    (int)info->mail_from.len, info->mail_from.p, done,
 	    info->rcpt_count);
-	(*count)++;
 }
 
 int
@@ -30,7 +28,6 @@ cmd_queue(int argc, char **argv)
 {
 	const char *file = NULL;
 	struct config *conf;
-	size_t count = 0;
 	char err[512];
 	int opt, rc;
 
@@ -47,11 +44,11 @@ cmd_queue(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	rc = spool_list(conf->spool, print_message, &count);
+	rc = spool_list(conf->spool, print_message, NULL);
 	if (rc < 0)
 		fprintf(stderr, "mxgate: no spool in %s\n", conf->spool);
 	else
-		printf("%zu message%s queued\n", count, count == 1 ? "" : "s");
+		printf("%d message%s queued\n", rc, rc == 1 ? "" : "s");
 	conf_free(conf);
 	return rc < 0 ? 1 : 0;
 usage:

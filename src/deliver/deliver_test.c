@@ -72,21 +72,13 @@ mail_count(struct harness *h, const char *mbox, const char *sub)
 	return count_files(path, NULL, 0);
 }
 
-static void
-count_one(void *arg, const struct spool_file_info *info, size_t done)
-{
-	(void)info;
-	(void)done;
-	(*(int *)arg)++;
-}
-
 /* The messages still queued, as an operator's listing shows them. */
 static int
 queue_count(struct harness *h)
 {
-	int n = 0;
+	int n = spool_list(h->spooldir, NULL, NULL);
 
-	assert_int_equal(spool_list(h->spooldir, count_one, &n), 0);
+	assert_true(n >= 0);
 	return n;
 }
 

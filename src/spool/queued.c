@@ -263,7 +263,8 @@ list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
 		    spool_done_index(d, info.rcpt_count, info.nonce,
 		    &idx) == 0)
 			done++;
-		cb(arg, &info, done);
+		if (cb)
+			cb(arg, &info, done);
 		rc = 1;
 	}
 	munmap(map, (size_t)st.st_size);
@@ -275,6 +276,7 @@ spool_list(const char *dir, spool_list_cb *cb, void *arg)
 {
 	char path[4096];
 	struct dirent *e;
+	int count = 0;
 	DIR *d;
 
 	snprintf(path, sizeof path, "%s/slots", dir);
@@ -283,7 +285,7 @@ spool_list(const char *dir, spool_list_cb *cb, void *arg)
 		return ERR_IO;
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.')
-			list_slot(dirfd(d), e->d_name, cb, arg);
+			count += list_slot(dirfd(d), e->d_name, cb, arg);
 	closedir(d);
-	return 0;
+	return count;
 }

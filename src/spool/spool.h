@@ -99,8 +99,9 @@ void spool_on_queued(struct spool *spool, spool_queued_cb *cb, void *arg);
 /*
  * Reads the queue of the spool in dir without changing anything, so it is
  * safe while a server runs (a message committed meanwhile may be missed):
- * cb for each queued message, with its summary and how many of its copies
- * are delivered. 0, or ERR_IO (dir has no readable spool).
+ * cb (if not NULL) for each queued message, with its summary and how many
+ * of its copies are delivered. The number of queued messages, or ERR_IO
+ * (dir has no readable spool).
  */
 struct spool_file_info;
 typedef void spool_list_cb(void *arg, const struct spool_file_info *info,

@@ -47,21 +47,13 @@ rm_rf(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void
-count_one(void *arg, const struct spool_file_info *info, size_t done)
-{
-	(void)info;
-	(void)done;
-	(*(int *)arg)++;
-}
-
 /* Queued messages, as an operator's listing sees them. */
 static int
 count_queued(const char *spooldir)
 {
-	int n = 0;
+	int n = spool_list(spooldir, NULL, NULL);
 
-	assert_int_equal(spool_list(spooldir, count_one, &n), 0);
+	assert_true(n >= 0);
 	return n;
 }
 
