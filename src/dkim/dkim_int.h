@@ -179,6 +179,20 @@ struct dkim_bodycanon {
 	bool any;     /* something was written */
 };
 
+/*
+ * The body scans (scan.c): from p[j], the offset of the first byte that
+ * may need a decision in a run of relaxed or simple canonicalisation (see
+ * canon.c), or an offset within DKIM_SCAN_WIN bytes of len where the scan
+ * stopped for lack of look-ahead. The caller's byte loop decides from
+ * there. The baseline variants leave out CPU-specific code, for tests to
+ * compare against.
+ */
+#define DKIM_SCAN_WIN 64
+size_t dkim_scan_relaxed(const char *p, size_t j, size_t len);
+size_t dkim_scan_simple(const char *p, size_t j, size_t len);
+size_t dkim_scan_relaxed_baseline(const char *p, size_t j, size_t len);
+size_t dkim_scan_simple_baseline(const char *p, size_t j, size_t len);
+
 void dkim_body_init(struct dkim_bodycanon *b, enum dkim_canon c,
     dkim_emit_fn *emit, void *arg);
 void dkim_body_feed(struct dkim_bodycanon *b, const char *p, size_t len);
