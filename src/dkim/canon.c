@@ -11,6 +11,11 @@
 
 #include "base/ascii.h"
 
+/* Bytes of a header value that relaxed canonicalisation may change. */
+static const unsigned char header_stop[256] = {
+	[' '] = 1, ['\t'] = 1, ['\r'] = 1,
+};
+
 size_t
 dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
 {
@@ -38,23 +43,30 @@ dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
 	} else {
 		i = len;
 	}
-	/* Unfold (drop every CRLF), squeeze WSP runs, trim both ends. */
-	for (; i < len; i++) {
+	/* Unfold (drop every CRLF), squeeze WSP runs, trim both ends. Words
+	 * are copied in a tight loop; only the bytes between them branch. */
+	while (i < len) {
 		unsigned char ch = (unsigned char)p[i];
 
-		if (ch == '\r' && i + 1 < len && p[i + 1] == '\n') {
-			i++;
-			continue;
+		if (header_stop[ch]) {
+			if (ch == '\r' && i + 1 < len && p[i + 1] == '\n') {
+				i += 2;
+				continue;
+			}
+			if (ch != '\r') {
+				sp = true;
+				i++;
+				continue;
+			}
 		}
-		if (ascii_is_wsp(ch)) {
-			sp = true;
-			continue;
-		}
+		/* Content: a word, or a CR that does not start a CRLF. */
 		if (sp && started)
 			out[n++] = ' ';
 		sp = false;
 		started = true;
 		out[n++] = (char)ch;
+		for (i++; i < len && !header_stop[(unsigned char)p[i]]; i++)
+			out[n++] = p[i];
 	}
 	out[n++] = '\r';
 	out[n++] = '\n';

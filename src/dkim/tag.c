@@ -133,8 +133,14 @@ dkim_tags_get(const struct dkim_taglist *tl, const char *name)
 	return NULL;
 }
 
-/* Base64 digit values plus one; 0 for bytes that are not digits. */
-static const unsigned char b64_digit[256] = {
+/* Base64 digit values plus one; B64_WSP for folding whitespace, B64_PAD
+ * for '=', 0 for everything else. */
+#define B64_WSP 65
+#define B64_PAD 66
+
+static const unsigned char b64_class[256] = {
+	[' '] = B64_WSP, ['\t'] = B64_WSP, ['\r'] = B64_WSP, ['\n'] = B64_WSP,
+	['='] = B64_PAD,
 	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
 	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
 	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
@@ -150,28 +156,66 @@ static const unsigned char b64_digit[256] = {
 	['9'] = 62, ['+'] = 63, ['/'] = 64,
 };
 
+/*
+ * Decodes whole groups of four digits from p[0..len) into out while there
+ * is room: the bulk of b= and p=, without the checks one character needs.
+ * Returns the number of groups.
+ */
+static size_t
+b64_groups(const unsigned char *p, size_t len, unsigned char *out,
+    size_t outsz)
+{
+	size_t g = 0;
+
+	while (len - 4 * g >= 4 && outsz - 3 * g >= 3) {
+		const unsigned char *q = p + 4 * g;
+		unsigned a = b64_class[q[0]] - 1u, b = b64_class[q[1]] - 1u;
+		unsigned c = b64_class[q[2]] - 1u, d = b64_class[q[3]] - 1u;
+		unsigned char *o = out + 3 * g;
+
+		if ((a | b | c | d) >= 64)
+			break;
+		o[0] = (unsigned char)(a << 2 | b >> 4);
+		o[1] = (unsigned char)(b << 4 | c >> 2);
+		o[2] = (unsigned char)(c << 6 | d);
+		g++;
+	}
+	return g;
+}
+
 long
 dkim_base64_decode(struct span in, unsigned char *out, size_t outsz)
 {
+	const unsigned char *p = (const unsigned char *)in.p;
 	unsigned long acc = 0;
-	size_t i, n = 0, quads = 0, pad = 0;
+	size_t i = 0, n = 0, quads = 0, pad = 0;
 
-	for (i = 0; i < in.len; i++) {
-		unsigned char c = (unsigned char)in.p[i];
-		int v;
+	while (i < in.len) {
+		unsigned v;
 
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+		if (quads % 4 == 0 && pad == 0) {
+			size_t g = b64_groups(p + i, in.len - i, out + n,
+			    outsz - n);
+
+			i += 4 * g;
+			n += 3 * g;
+			quads += 4 * g;
+			if (i == in.len)
+				break;
+		}
+		v = b64_class[p[i++]];
+		if (v == B64_WSP)
 			continue;
-		if (c == '=') {
+		if (v == B64_PAD) {
 			/* At most two, and nothing but whitespace after. */
 			if (++pad > 2)
 				return -1;
 			quads++;
 			continue;
 		}
-		if (pad || (v = b64_digit[c] - 1) < 0)
+		if (pad || v == 0)
 			return -1;
-		acc = (acc << 6) | (unsigned long)v;
+		acc = (acc << 6) | (v - 1);
 		if (++quads % 4 == 0) {
 			if (outsz - n < 3)
 				return -1;
