@@ -160,7 +160,12 @@ inner_eols(const char *p, size_t j, size_t len, const unsigned char *stop)
  * the CRLF of an empty line at the end of the body. */
 static const unsigned char simple_stop[256] = { ['\r'] = 1 };
 
-/* The end of the relaxed content run that starts before j. */
+/*
+ * The end of the relaxed content run that starts before j. The scan stops
+ * at each byte that may need a decision; the byte loop decides that one
+ * and hands back to the scan, or finishes the last bytes, which the scan
+ * cannot look past.
+ */
 static size_t
 relaxed_run(const char *p, size_t j, size_t len)
 {
@@ -168,7 +173,7 @@ relaxed_run(const char *p, size_t j, size_t len)
 		size_t end;
 
 		j = dkim_scan_relaxed(p, j, len);
-		end = len - j > DKIM_SCAN_WIN ? j + DKIM_SCAN_WIN : len;
+		end = len - j >= DKIM_SCAN_WIN ? j + 1 : len;
 		while (j < end) {
 			unsigned char c = (unsigned char)p[j];
 			size_t k;
@@ -196,7 +201,7 @@ simple_run(const char *p, size_t j, size_t len)
 		const char *q;
 
 		j = dkim_scan_simple(p, j, len);
-		end = len - j > DKIM_SCAN_WIN ? j + DKIM_SCAN_WIN : len;
+		end = len - j >= DKIM_SCAN_WIN ? j + 1 : len;
 		if ((q = memchr(p + j, '\r', end - j)) == NULL) {
 			j = end;
 			continue;
