@@ -15,11 +15,23 @@
  * through as well: RFC 6376 3.5 allows UTF-8 in i= (through RFC 6532
  * messages) and they cannot be confused with the list's own syntax.
  */
-static bool
-is_valchar(unsigned char c)
-{
-	return (c >= 0x21 && c <= 0x7e && c != ';') || c >= 0x80;
-}
+static const unsigned char valchar[256] = {
+	/* 0x00-0x1f: controls; 0x20: SP. */
+	[0x21] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,    /* !../ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1,         /* 0..? */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,         /* @..O */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,         /* P.._ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,         /* `..o */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,         /* p..DEL */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,         /* 0x80.. */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,         /* ..0xff */
+};
 
 /* Tag names are short: comparing them in place beats calls to memcmp. */
 static bool
@@ -89,13 +101,17 @@ dkim_tags_parse(const char *p, size_t len, struct dkim_taglist *tl,
 		i = skip_fws(p, len, i);
 		t.value.p = p + i;
 		vend = i;
-		while (i < len && p[i] != ';') {
-			size_t j;
+		/* Runs of VALCHAR, most values whole, in a tight loop; FWS
+		 * between them. */
+		for (;;) {
+			size_t j = i;
 
-			if (is_valchar((unsigned char)p[i])) {
-				vend = ++i;
-				continue;
-			}
+			while (i < len && valchar[(unsigned char)p[i]])
+				i++;
+			if (i > j)
+				vend = i;
+			if (i == len || p[i] == ';')
+				break;
 			j = skip_fws(p, len, i);
 			if (j == i) {
 				*why = "bad character in tag value";
