@@ -100,13 +100,19 @@ classify_sse2(const char *p, struct scan_masks *m)
 	__m128i v1 = _mm_loadu_si128((const __m128i *)(p + 16));
 	__m128i v2 = _mm_loadu_si128((const __m128i *)(p + 32));
 	__m128i v3 = _mm_loadu_si128((const __m128i *)(p + 48));
+	__m128i t = _mm_set1_epi8('\t');
 
 #define SCAN_SSE2(c) (bits_sse2(v0, c) | bits_sse2(v1, c) << 16 | \
 	bits_sse2(v2, c) << 32 | bits_sse2(v3, c) << 48)
 	m->sp = SCAN_SSE2(' ');
-	m->tab = SCAN_SSE2('\t');
 	m->cr = SCAN_SSE2('\r');
 	m->lf = SCAN_SSE2('\n');
+	/* Most text has no TAB: one test instead of a mask. */
+	m->tab = 0;
+	if (_mm_movemask_epi8(_mm_or_si128(
+	    _mm_or_si128(_mm_cmpeq_epi8(v0, t), _mm_cmpeq_epi8(v1, t)),
+	    _mm_or_si128(_mm_cmpeq_epi8(v2, t), _mm_cmpeq_epi8(v3, t)))))
+		m->tab = SCAN_SSE2('\t');
 #undef SCAN_SSE2
 }
 
@@ -124,11 +130,18 @@ classify_avx2(const char *p, struct scan_masks *m)
 {
 	__m256i v0 = _mm256_loadu_si256((const __m256i *)p);
 	__m256i v1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+	__m256i t = _mm256_set1_epi8('\t');
+	__m256i t0 = _mm256_cmpeq_epi8(v0, t), t1 = _mm256_cmpeq_epi8(v1, t);
 
 	m->sp = bits_avx2(v0, ' ') | bits_avx2(v1, ' ') << 32;
-	m->tab = bits_avx2(v0, '\t') | bits_avx2(v1, '\t') << 32;
 	m->cr = bits_avx2(v0, '\r') | bits_avx2(v1, '\r') << 32;
 	m->lf = bits_avx2(v0, '\n') | bits_avx2(v1, '\n') << 32;
+	/* Most text has no TAB: one test instead of a mask. */
+	m->tab = 0;
+	if (!_mm256_testz_si256(_mm256_or_si256(t0, t1),
+	    _mm256_or_si256(t0, t1)))
+		m->tab = (uint64_t)(unsigned)_mm256_movemask_epi8(t0) |
+		    (uint64_t)(unsigned)_mm256_movemask_epi8(t1) << 32;
 }
 
 static SCAN_AVX2 size_t
