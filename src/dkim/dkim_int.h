@@ -110,11 +110,13 @@ int dkim_keyrec_parse(const char *p, size_t len, struct dkim_keyrec *kr,
     const char **why);
 
 /*
- * A usable public key: what a key record becomes after decoding, with an
- * RSA verify context set up once and reused (OpenSSL 3 fetches the
- * algorithm on every init, a fifth of an RSA-2048 verify). Reference
- * counted, not thread-safe: a key belongs to one event loop, shared by
- * its cache and its verifiers.
+ * A usable public key: what a key record becomes after decoding, with its
+ * verify context set up once (OpenSSL 3 fetches the algorithm on every
+ * init, a fifth of an RSA-2048 verify): reused for RSA, copied for each
+ * Ed25519 check, as OpenSSL does not promise that a one-shot verify
+ * leaves its context fit for another. Reference counted, not
+ * thread-safe: a key belongs to one event loop, shared by its cache and
+ * its verifiers.
  */
 struct dkim_pubkey;
 
