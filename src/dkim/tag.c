@@ -203,20 +203,19 @@ static size_t
 b64_groups(const unsigned char *p, size_t len, unsigned char *out,
     size_t outsz)
 {
-	size_t g = 0;
+	size_t g, max = len / 4 < outsz / 3 ? len / 4 : outsz / 3;
 
-	while (len - 4 * g >= 4 && outsz - 3 * g >= 3) {
-		const unsigned char *q = p + 4 * g;
-		unsigned a = b64_class[q[0]] - 1u, b = b64_class[q[1]] - 1u;
-		unsigned c = b64_class[q[2]] - 1u, d = b64_class[q[3]] - 1u;
-		unsigned char *o = out + 3 * g;
+	for (g = 0; g < max; g++, p += 4, out += 3) {
+		unsigned a = b64_class[p[0]] - 1u, b = b64_class[p[1]] - 1u;
+		unsigned c = b64_class[p[2]] - 1u, d = b64_class[p[3]] - 1u;
+		uint32_t v;
 
 		if ((a | b | c | d) >= 64)
 			break;
-		o[0] = (unsigned char)(a << 2 | b >> 4);
-		o[1] = (unsigned char)(b << 4 | c >> 2);
-		o[2] = (unsigned char)(c << 6 | d);
-		g++;
+		v = a << 18 | b << 12 | c << 6 | d;
+		out[0] = (unsigned char)(v >> 16);
+		out[1] = (unsigned char)(v >> 8);
+		out[2] = (unsigned char)v;
 	}
 	return g;
 }
