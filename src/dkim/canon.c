@@ -11,6 +11,11 @@
 
 #include "base/ascii.h"
 
+/* Bytes of a header value that relaxed canonicalisation may change. */
+static const unsigned char header_stop[256] = {
+	[' '] = 1, ['\t'] = 1, ['\r'] = 1,
+};
+
 size_t
 dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
 {
@@ -38,23 +43,30 @@ dkim_canon_header(enum dkim_canon c, const char *p, size_t len, char *out)
 	} else {
 		i = len;
 	}
-	/* Unfold (drop every CRLF), squeeze WSP runs, trim both ends. */
-	for (; i < len; i++) {
+	/* Unfold (drop every CRLF), squeeze WSP runs, trim both ends. Words
+	 * are copied in a tight loop; only the bytes between them branch. */
+	while (i < len) {
 		unsigned char ch = (unsigned char)p[i];
 
-		if (ch == '\r' && i + 1 < len && p[i + 1] == '\n') {
-			i++;
-			continue;
+		if (header_stop[ch]) {
+			if (ch == '\r' && i + 1 < len && p[i + 1] == '\n') {
+				i += 2;
+				continue;
+			}
+			if (ch != '\r') {
+				sp = true;
+				i++;
+				continue;
+			}
 		}
-		if (ascii_is_wsp(ch)) {
-			sp = true;
-			continue;
-		}
+		/* Content: a word, or a CR that does not start a CRLF. */
 		if (sp && started)
 			out[n++] = ' ';
 		sp = false;
 		started = true;
 		out[n++] = (char)ch;
+		for (i++; i < len && !header_stop[(unsigned char)p[i]]; i++)
+			out[n++] = p[i];
 	}
 	out[n++] = '\r';
 	out[n++] = '\n';
@@ -149,64 +161,19 @@ inner_eols(const char *p, size_t j, size_t len, const unsigned char *stop)
 static const unsigned char simple_stop[256] = { ['\r'] = 1 };
 
 /*
- * The relaxed scan goes sixteen bytes at a time, with the following bytes
- * from loads one to four bytes further on. GCC's generic vectors keep it
- * portable: each architecture gets its own SIMD, or plain words.
+ * The end of the relaxed content run that starts before j. The scan stops
+ * at each byte that may need a decision; the byte loop decides that one
+ * and hands back to the scan, or finishes the last bytes, which the scan
+ * cannot look past.
  */
-#define VEC 16
-
-/* An offset at or before the next decision, within VEC bytes of it. */
-static size_t
-relaxed_skip(const char *p, size_t j, size_t len)
-{
-	unsigned char w __attribute__((vector_size(VEC)));
-	unsigned char n1 __attribute__((vector_size(VEC)));
-	unsigned char n2 __attribute__((vector_size(VEC)));
-	unsigned char n3 __attribute__((vector_size(VEC)));
-	unsigned char n4 __attribute__((vector_size(VEC)));
-	signed char m __attribute__((vector_size(VEC)));
-	signed char ok __attribute__((vector_size(VEC)));
-	uint64_t any[VEC / 8];
-
-	while (len - j > VEC + 3) {
-		memcpy(&w, p + j, VEC);
-		memcpy(&n1, p + j + 1, VEC);
-		/* First a cheap test that passes most blocks: no control
-		 * byte, no SP before SP or a control byte. */
-		m = ((w < ' ') | ((w == ' ') & (n1 <= ' ')));
-		memcpy(any, &m, VEC);
-		if ((any[0] | any[1]) == 0) {
-			j += VEC;
-			continue;
-		}
-		/* Then the exact one, which lets through line ends followed
-		 * by text, or by one empty line and text (a paragraph). */
-		memcpy(&n2, p + j + 2, VEC);
-		memcpy(&n3, p + j + 3, VEC);
-		memcpy(&n4, p + j + 4, VEC);
-		ok = (n1 == '\n') & (((n2 != ' ') & (n2 != '\t') &
-		    (n2 != '\r')) | ((n2 == '\r') & (n3 == '\n') &
-		    (n4 != ' ') & (n4 != '\t') & (n4 != '\r')));
-		m = (w == '\t') |
-		    ((w == ' ') & ((n1 == ' ') | (n1 == '\t') | (n1 == '\r'))) |
-		    ((w == '\r') & ~ok);
-		memcpy(any, &m, VEC);
-		if (any[0] | any[1])
-			break;
-		j += VEC;
-	}
-	return j;
-}
-
-/* The end of the relaxed content run that starts before j. */
 static size_t
 relaxed_run(const char *p, size_t j, size_t len)
 {
 	while (j < len) {
 		size_t end;
 
-		j = relaxed_skip(p, j, len);
-		end = len - j > VEC ? j + VEC : len;
+		j = dkim_scan_relaxed(p, j, len);
+		end = len - j >= DKIM_SCAN_WIN ? j + 1 : len;
 		while (j < end) {
 			unsigned char c = (unsigned char)p[j];
 			size_t k;
@@ -229,17 +196,22 @@ relaxed_run(const char *p, size_t j, size_t len)
 static size_t
 simple_run(const char *p, size_t j, size_t len)
 {
-	for (;;) {
-		const char *q = memchr(p + j, '\r', len - j);
-		size_t k;
+	while (j < len) {
+		size_t end, k;
+		const char *q;
 
-		if (q == NULL)
-			return len;
+		j = dkim_scan_simple(p, j, len);
+		end = len - j >= DKIM_SCAN_WIN ? j + 1 : len;
+		if ((q = memchr(p + j, '\r', end - j)) == NULL) {
+			j = end;
+			continue;
+		}
 		j = (size_t)(q - p);
 		if ((k = inner_eols(p, j, len, simple_stop)) == 0)
 			return j;
 		j = k;
 	}
+	return len;
 }
 
 void

@@ -242,8 +242,9 @@ buf_emit(void *arg, const char *p, size_t len)
 
 /*
  * Long bodies made of words, single and double spaces, tabs, line ends,
- * empty and blank lines and stray CRs, at every alignment the 16-byte
- * scan can meet them: the stream must equal the plain reference.
+ * empty and blank lines and stray CRs, at every alignment the 64-byte
+ * scan can meet them, with stretches of prose that the scan skips whole:
+ * the stream must equal the plain reference.
  */
 static void
 test_body_long_random(void **state)
@@ -251,7 +252,9 @@ test_body_long_random(void **state)
 	static const char *piece[] = { "word", "x", " ", "  ", "\t", "\r\n",
 		"\r\n\r\n", "\r\n \r\n", "\r", "\n", " \r\n", ".",
 		"\r\n\r\n\r\n", "\xe9", "\r\n\r\n\t", "\r\n\r\n ",
-		"\r\n\t", "\r\n " };
+		"\r\n\t", "\r\n ",
+		"The quick brown fox jumps over the lazy dog, again.\r\n",
+		"Paragraph ends here.\r\n\r\nAnd the next one starts" };
 	uint32_t seed = 12345;
 	int round;
 
@@ -284,6 +287,41 @@ test_body_long_random(void **state)
 	}
 }
 
+/*
+ * The scan each CPU can run (AVX2 on x86-64 when present) stops where the
+ * baseline build of it stops, from every start offset of bodies like the
+ * ones above.
+ */
+static void
+test_scan_variants(void **state)
+{
+	static const char *piece[] = { "word ", "a", " ", "  ", "\t", "\r\n",
+		"\r\n\r\n", "\r\n \r\n", "\r", "\n", " \r\n", "\r\n\r\n\r\n",
+		"\xe9", "Some ordinary prose, with single spaces only. " };
+	uint32_t seed = 54321;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 2000; round++) {
+		struct buf in = { 0 };
+		size_t j;
+		int k;
+
+		for (k = 0; k < 1 + round % 97; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf_adds(&in, piece[(seed >> 16) %
+			    (sizeof(piece) / sizeof(piece[0]))]);
+		}
+		for (j = 0; j < in.len; j++) {
+			assert_int_equal(dkim_scan_relaxed(in.p, j, in.len),
+			    dkim_scan_relaxed_baseline(in.p, j, in.len));
+			assert_int_equal(dkim_scan_simple(in.p, j, in.len),
+			    dkim_scan_simple_baseline(in.p, j, in.len));
+		}
+		buf_free(&in);
+	}
+}
+
 int
 main(void)
 {
@@ -292,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_body_many_empty_lines),
 		cmocka_unit_test(test_body_long_random),
+		cmocka_unit_test(test_scan_variants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,11 +110,13 @@ int dkim_keyrec_parse(const char *p, size_t len, struct dkim_keyrec *kr,
     const char **why);
 
 /*
- * A usable public key: what a key record becomes after decoding, with an
- * RSA verify context set up once and reused (OpenSSL 3 fetches the
- * algorithm on every init, a fifth of an RSA-2048 verify). Reference
- * counted, not thread-safe: a key belongs to one event loop, shared by
- * its cache and its verifiers.
+ * A usable public key: what a key record becomes after decoding, with its
+ * verify context set up once (OpenSSL 3 fetches the algorithm on every
+ * init, a fifth of an RSA-2048 verify): reused for RSA, copied for each
+ * Ed25519 check, as OpenSSL does not promise that a one-shot verify
+ * leaves its context fit for another. Reference counted, not
+ * thread-safe: a key belongs to one event loop, shared by its cache and
+ * its verifiers.
  */
 struct dkim_pubkey;
 
@@ -178,6 +180,20 @@ struct dkim_bodycanon {
 	bool wsp;     /* relaxed: WSP seen in the line, not yet written */
 	bool any;     /* something was written */
 };
+
+/*
+ * The body scans (scan.c): from p[j], the offset of the first byte that
+ * may need a decision in a run of relaxed or simple canonicalisation (see
+ * canon.c), or an offset within DKIM_SCAN_WIN bytes of len where the scan
+ * stopped for lack of look-ahead. The caller's byte loop decides from
+ * there. The baseline variants leave out CPU-specific code, for tests to
+ * compare against.
+ */
+#define DKIM_SCAN_WIN 64
+size_t dkim_scan_relaxed(const char *p, size_t j, size_t len);
+size_t dkim_scan_simple(const char *p, size_t j, size_t len);
+size_t dkim_scan_relaxed_baseline(const char *p, size_t j, size_t len);
+size_t dkim_scan_simple_baseline(const char *p, size_t j, size_t len);
 
 void dkim_body_init(struct dkim_bodycanon *b, enum dkim_canon c,
     dkim_emit_fn *emit, void *arg);

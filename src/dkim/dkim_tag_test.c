@@ -129,8 +129,13 @@ test_base64(void **state)
 		{ "QUJ", -1, NULL },
 		{ "QU*D", -1, NULL },
 		{ "Q===", -1, NULL },
+		/* Whole groups and groups cut by folding, in turn. */
+		{ "QUJDREVGR0hJSg==", 10, "ABCDEFGHIJ" },
+		{ "QU JDREVG\r\n\tR0hJ Sg= =", 10, "ABCDEFGHIJ" },
+		{ "QUJDREVGR0hJSg==QUJD", -1, NULL },
+		{ "QUJDREVG*0hJSg==", -1, NULL },
 	};
-	unsigned char out[8];
+	unsigned char out[16];
 	size_t i;
 
 	(void)state;

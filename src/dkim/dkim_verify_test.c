@@ -578,6 +578,16 @@ test_cache(void **state)
 	assert_int_equal(dkim_verify_finish(v, on_done, &o), ERR_BADSTATE);
 	assert_int_equal(o.calls, 1);
 	dkim_verify_free(v);
+	/* The cached key's context is set up once: a bad signature between
+	 * good ones fails, and leaves nothing behind for the next. */
+	edit(&msg, "To: Sue", "To: Bob");
+	verify(&msg, 0, &opt, &o);
+	assert_int_equal(o.res[0].status, DKIM_FAIL);
+	assert_string_equal(o.res[0].reason, "signature did not verify");
+	edit(&msg, "To: Bob", "To: Sue");
+	verify(&msg, 0, &opt, &o);
+	assert_int_equal(o.res[0].status, DKIM_PASS);
+	assert_int_equal(dns_stub_queries(fx.dns) - q0, 1);
 	dkim_keycache_free(opt.cache);
 	buf_free(&msg);
 }

@@ -21,6 +21,7 @@ struct dkim_pubkey {
 	unsigned refs;
 	EVP_PKEY *pkey;
 	EVP_PKEY_CTX *vctx; /* RSA: set up for PKCS#1 v1.5 SHA-256 verify */
+	EVP_MD_CTX *vmd;    /* Ed25519: initialised once, copied per check */
 	enum dkim_keytype k;
 	bool testing, strict;
 };
@@ -71,6 +72,7 @@ dkim_pubkey_new(const struct dkim_keyrec *kr, enum dkim_status *st,
 {
 	struct dkim_pubkey *k;
 	EVP_PKEY_CTX *c = NULL;
+	EVP_MD_CTX *m = NULL;
 	EVP_PKEY *pk;
 
 	if ((pk = decode(kr, st, why)) == NULL)
@@ -86,11 +88,24 @@ dkim_pubkey_new(const struct dkim_keyrec *kr, enum dkim_status *st,
 			*why = "RSA key not usable";
 			return NULL;
 		}
+	} else {
+		/* An init fetches the algorithm again; a copy of an
+		 * initialised context does not (3-5 us of a 180 us check). */
+		m = EVP_MD_CTX_new();
+		if (m == NULL || EVP_DigestVerifyInit(m, NULL, NULL, NULL,
+		    pk) != 1) {
+			EVP_MD_CTX_free(m);
+			EVP_PKEY_free(pk);
+			*st = DKIM_PERMERROR;
+			*why = "ed25519 key not usable";
+			return NULL;
+		}
 	}
 	k = xcalloc(1, sizeof(*k));
 	k->refs = 1;
 	k->pkey = pk;
 	k->vctx = c;
+	k->vmd = m;
 	k->k = kr->k;
 	k->testing = kr->testing;
 	k->strict = kr->strict;
@@ -110,6 +125,7 @@ dkim_pubkey_unref(struct dkim_pubkey *k)
 	if (k == NULL || --k->refs > 0)
 		return;
 	EVP_PKEY_CTX_free(k->vctx);
+	EVP_MD_CTX_free(k->vmd);
 	EVP_PKEY_free(k->pkey);
 	free(k);
 }
@@ -144,7 +160,7 @@ dkim_pubkey_verify(struct dkim_pubkey *k, const unsigned char *sig,
 		    DKIM_SHA256_LEN) == 1;
 	/* RFC 8463 3: pure Ed25519 over the SHA-256 hash. */
 	m = EVP_MD_CTX_new();
-	ok = EVP_DigestVerifyInit(m, NULL, NULL, NULL, k->pkey) == 1 &&
+	ok = EVP_MD_CTX_copy_ex(m, k->vmd) == 1 &&
 	    EVP_DigestVerify(m, sig, siglen, hash, DKIM_SHA256_LEN) == 1;
 	EVP_MD_CTX_free(m);
 	return ok;

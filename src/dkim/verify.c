@@ -644,6 +644,10 @@ dkim_verify_feed(struct dkim_verify *v, const char *p, size_t len)
 	    v->hdr.p[1] == '\n') {
 		/* No header fields at all: the body starts at once. */
 		hlen = 0;
+	} else if (old == 0 && end) {
+		/* The whole header came in this piece, and the search above
+		 * found its end already. */
+		hlen = (size_t)(end - p) + 2;
 	} else {
 		from = v->scanned >= 3 ? v->scanned - 3 : 0;
 		end = blank_line(v->hdr.p + from, v->hdr.len - from);
