@@ -163,33 +163,7 @@ scan_avx2_usable(void)
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi");
 }
 
-size_t
-dkim_scan_relaxed_baseline(const char *p, size_t j, size_t len)
-{
-	return scan(p, j, len, classify_sse2, relaxed_bad);
-}
-
-size_t
-dkim_scan_simple_baseline(const char *p, size_t j, size_t len)
-{
-	return scan(p, j, len, classify_sse2, simple_bad);
-}
-
-size_t
-dkim_scan_relaxed(const char *p, size_t j, size_t len)
-{
-	if (scan_avx2_usable())
-		return relaxed_avx2(p, j, len);
-	return dkim_scan_relaxed_baseline(p, j, len);
-}
-
-size_t
-dkim_scan_simple(const char *p, size_t j, size_t len)
-{
-	if (scan_avx2_usable())
-		return simple_avx2(p, j, len);
-	return dkim_scan_simple_baseline(p, j, len);
-}
+#define classify_baseline classify_sse2
 
 #else
 
@@ -226,28 +200,38 @@ classify_generic(const char *p, struct scan_masks *m)
 	}
 }
 
+#define classify_baseline classify_generic
+
+#endif
+
 size_t
 dkim_scan_relaxed_baseline(const char *p, size_t j, size_t len)
 {
-	return scan(p, j, len, classify_generic, relaxed_bad);
+	return scan(p, j, len, classify_baseline, relaxed_bad);
 }
 
 size_t
 dkim_scan_simple_baseline(const char *p, size_t j, size_t len)
 {
-	return scan(p, j, len, classify_generic, simple_bad);
+	return scan(p, j, len, classify_baseline, simple_bad);
 }
 
 size_t
 dkim_scan_relaxed(const char *p, size_t j, size_t len)
 {
+#if defined(__x86_64__)
+	if (scan_avx2_usable())
+		return relaxed_avx2(p, j, len);
+#endif
 	return dkim_scan_relaxed_baseline(p, j, len);
 }
 
 size_t
 dkim_scan_simple(const char *p, size_t j, size_t len)
 {
+#if defined(__x86_64__)
+	if (scan_avx2_usable())
+		return simple_avx2(p, j, len);
+#endif
 	return dkim_scan_simple_baseline(p, j, len);
 }
-
-#endif
