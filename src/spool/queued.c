@@ -32,15 +32,14 @@ struct spool_queued {
 /*
  * Walks the records once more to index recipients and body chunks (the
  * scan already proved them well formed), then reads the DONE records after
- * END. The first record that is not a DONE of this message ends them: the
- * next DONE is written over it.
+ * END; the next DONE is written where they end.
  */
 static void
 queued_index(struct spool_queued *q)
 {
 	enum spool_rec_type type;
 	struct span d;
-	size_t off = SPOOL_MAGIC_LEN, r = 0, b = 0, idx;
+	size_t off = SPOOL_MAGIC_LEN, r = 0, b = 0;
 
 	q->rcpts = xcalloc(q->info.rcpt_count, sizeof *q->rcpts);
 	q->body = xcalloc(q->info.body_chunks ? q->info.body_chunks : 1,
@@ -53,13 +52,8 @@ queued_index(struct spool_queued *q)
 		else if (type == SPOOL_REC_BODY)
 			q->body[b++] = d;
 	}
-	off = q->done_off = q->info.end_off;
-	while (spool_file_next(q->map, q->maplen, &off, &type, &d) == 1 &&
-	    type == SPOOL_REC_DONE &&
-	    spool_done_index(d, q->info.rcpt_count, q->info.nonce, &idx) == 0) {
-		q->done[idx] = true;
-		q->done_off = off;
-	}
+	q->done_off = spool_done_walk(q->map, q->maplen, &q->info, q->done,
+	    NULL);
 }
 
 /* A slot that holds another message (or none) now: this one is gone. */
@@ -236,10 +230,8 @@ static int
 list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
 {
 	struct spool_file_info info;
-	enum spool_rec_type type;
 	struct stat st;
-	struct span d;
-	size_t off, idx, done = 0;
+	size_t done = 0;
 	void *map;
 	int fd, rc = 0;
 
@@ -257,12 +249,7 @@ list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
 		return 0;
 	if (spool_file_scan(map, (size_t)st.st_size, &info) == 0 &&
 	    info.complete) {
-		off = info.end_off;
-		while (spool_file_next(map, (size_t)st.st_size, &off, &type,
-		    &d) == 1 && type == SPOOL_REC_DONE &&
-		    spool_done_index(d, info.rcpt_count, info.nonce,
-		    &idx) == 0)
-			done++;
+		spool_done_walk(map, (size_t)st.st_size, &info, NULL, &done);
 		if (cb)
 			cb(arg, &info, done);
 		rc = 1;

@@ -68,6 +68,27 @@ spool_done_put(struct buf *b, size_t i, uint64_t nonce)
 	spool_rec_put(b, SPOOL_REC_DONE, d, sizeof d);
 }
 
+size_t
+spool_done_walk(const void *p, size_t len,
+    const struct spool_file_info *info, bool *done, size_t *count)
+{
+	enum spool_rec_type type;
+	struct span d;
+	size_t off = info->end_off, end = off, idx, n = 0;
+
+	while (spool_file_next(p, len, &off, &type, &d) == 1 &&
+	    type == SPOOL_REC_DONE &&
+	    spool_done_index(d, info->rcpt_count, info->nonce, &idx) == 0) {
+		if (done)
+			done[idx] = true;
+		n++;
+		end = off;
+	}
+	if (count)
+		*count = n;
+	return end;
+}
+
 uint32_t
 spool_crc(uint32_t crc, const void *p, size_t len)
 {

@@ -19,6 +19,14 @@ int spool_done_index(struct span data, size_t rcpt_count, uint64_t nonce,
     size_t *index);
 /* Appends the DONE record of recipient i. */
 void spool_done_put(struct buf *b, size_t i, uint64_t nonce);
+/*
+ * Walks the DONE records after END in a complete slot p[0..len): the first
+ * record that is not a DONE of this message ends them. Marks done[i] for
+ * each (done may be NULL), counts them into *count (may be NULL), and
+ * returns the offset where the next DONE record goes.
+ */
+size_t spool_done_walk(const void *p, size_t len,
+    const struct spool_file_info *info, bool *done, size_t *count);
 
 /*
  * The CRC-32 (zlib's) that END carries for the len bytes at p, continuing

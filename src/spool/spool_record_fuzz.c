@@ -13,17 +13,13 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct spool_file_info info;
-	enum spool_rec_type type;
-	struct span d;
-	size_t off, idx;
+	size_t end, count;
 
 	if (spool_file_scan(data, size, &info) != 0 || !info.complete)
 		return 0;
-	off = info.end_off;
-	while (spool_file_next(data, size, &off, &type, &d) == 1)
-		if (type != SPOOL_REC_DONE ||
-		    spool_done_index(d, info.rcpt_count, info.nonce, &idx) < 0 ||
-		    idx >= info.rcpt_count)
-			break;
+	end = spool_done_walk(data, size, &info, NULL, &count);
+	if (end < info.end_off || end > size ||
+	    end - info.end_off != count * (SPOOL_REC_HDR + SPOOL_DONE_LEN))
+		__builtin_trap();
 	return 0;
 }
