@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "base/err.h"
+#include "base/handoff.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/work.h"
@@ -50,12 +51,22 @@
 /* A queue id: time (9 + 5 hex digits), spool instance (4), slot (8). */
 #define SPOOL_ID_LEN 26
 
+/*
+ * The spool of spool_open() is the main one: it owns the slots, the hot
+ * list, the directory sync and delivery's callback. An attached spool (one
+ * per further event loop) has only its loop, its commit threads and its
+ * nonces; main points at the spool that owns the rest (itself, for the
+ * main one), and the descriptors are the main one's, not owned.
+ */
 struct spool {
+	struct spool *main;
 	struct event_base *base;
 	struct work_pool *pool;
 	int slotsfd, quarfd;
 	unsigned instance;
 	uint64_t nonce_state; /* loop thread */
+	/* Main only: queue ids committed by attached spools' loops. */
+	struct handoff *remote_queued;
 
 	spool_queued_cb *queued_cb;
 	void *queued_arg;
@@ -454,6 +465,7 @@ spool_open(struct event_base *base, const char *dir, char *err, size_t errsz)
 		return NULL;
 	}
 	spool = xcalloc(1, sizeof *spool);
+	spool->main = spool;
 	spool->base = base;
 	spool->slotsfd = spool->quarfd = -1;
 	pthread_mutex_init(&spool->hot_lock, NULL);
@@ -496,6 +508,11 @@ spool_close(struct spool *spool)
 	if (spool == NULL)
 		return;
 	work_free(spool->pool);
+	if (spool->main != spool) {
+		free(spool);
+		return;
+	}
+	handoff_free(spool->remote_queued, free);
 	if (spool->recover_ev)
 		event_free(spool->recover_ev);
 	for (i = 0; i < spool->recovered_count; i++)
@@ -554,6 +571,7 @@ spool_new_nonce(struct spool *spool)
 static void
 slot_take(struct spool *spool, struct spool_msg *msg)
 {
+	spool = spool->main;
 	pthread_mutex_lock(&spool->slot_lock);
 	if (spool->free_count) {
 		msg->slot = spool->free_slots[--spool->free_count];
@@ -725,7 +743,7 @@ static void
 abort_run(void *arg)
 {
 	struct spool_msg *msg = arg;
-	struct spool *spool = msg->spool;
+	struct spool *spool = msg->spool->main;
 	char name[SPOOL_SLOT_NAME];
 
 	if (msg->fd < 0) {
@@ -841,7 +859,7 @@ static void
 commit_run(void *arg)
 {
 	struct spool_msg *msg = arg;
-	struct spool *spool = msg->spool;
+	struct spool *spool = msg->spool->main;
 	int rc;
 
 	/* A chunk is missing: the message must not be queued. */
@@ -930,20 +948,55 @@ static void
 commit_done(void *arg)
 {
 	struct spool_msg *msg = arg;
-	struct spool *spool = msg->spool;
+	struct spool *spool = msg->spool, *main = spool->main;
 	char id[SPOOL_ID_MAX + 1];
 	bool queued = msg->queued;
 
 	memcpy(id, msg->id, sizeof id);
 	if (queued && msg->whole)
-		spool_hot_put(spool, msg);
+		spool_hot_put(main, msg);
 	msg_finish(msg, msg->err);
 	/*
 	 * Even if the directory fsync failed the slot says queued and may be
-	 * found again at start: deliver it now (at least once).
+	 * found again at start: deliver it now (at least once). Delivery
+	 * lives in the main spool's loop.
 	 */
-	if (queued && spool->queued_cb)
-		spool->queued_cb(spool->queued_arg, id);
+	if (!queued)
+		return;
+	if (spool != main)
+		handoff_post(main->remote_queued, xstrdup(id));
+	else if (main->queued_cb)
+		main->queued_cb(main->queued_arg, id);
+}
+
+static void
+remote_queued(void *arg, void *item)
+{
+	struct spool *spool = arg;
+
+	if (spool->queued_cb)
+		spool->queued_cb(spool->queued_arg, item);
+	free(item);
+}
+
+struct spool *
+spool_attach(struct spool *main, struct event_base *base)
+{
+	struct spool *spool = xcalloc(1, sizeof *spool);
+
+	spool->main = main;
+	spool->base = base;
+	spool->slotsfd = main->slotsfd;
+	spool->quarfd = main->quarfd;
+	spool->instance = main->instance;
+	if (getrandom(&spool->nonce_state, sizeof spool->nonce_state, 0) !=
+	    sizeof spool->nonce_state)
+		spool->nonce_state = main->nonce_state ^ (uintptr_t)spool;
+	if (main->remote_queued == NULL)
+		main->remote_queued = handoff_new(main->base, remote_queued,
+		    main);
+	spool->pool = work_new(base, SPOOL_THREADS);
+	return spool;
 }
 
 void

@@ -75,6 +75,16 @@ struct spool *spool_open(struct event_base *base, const char *dir, char *err,
 /* Waits for commits in flight, then frees. NULL is fine. */
 void spool_close(struct spool *spool);
 
+/*
+ * The same spool for another event loop (one per core): messages started
+ * through it commit on threads of its own and call back in base, and share
+ * the slots, the queue and delivery with spool. Each message committed
+ * through it reaches spool's spool_on_queued() callback in spool's loop.
+ * Only the spool of spool_open() takes spool_on_queued(). Close attached
+ * spools (their loops stopped) before spool.
+ */
+struct spool *spool_attach(struct spool *spool, struct event_base *base);
+
 /* Starts a message in a free slot. NULL on a bad envelope (*err). */
 struct spool_msg *spool_msg_new(struct spool *spool,
     const struct spool_envelope *env, int *err);

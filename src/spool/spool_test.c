@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ struct harness {
 	char last_id[SPOOL_ID_MAX + 1];
 	int queued;
 	char queued_ids[8][SPOOL_ID_MAX + 1];
+	pthread_t loop_thread;
+	int queued_off_loop; /* queued callbacks outside the main loop */
 };
 
 static int
@@ -103,6 +106,8 @@ on_queued(void *arg, const char *id)
 	if (h->queued < 8)
 		snprintf(h->queued_ids[h->queued], SPOOL_ID_MAX + 1, "%s", id);
 	h->queued++;
+	if (!pthread_equal(pthread_self(), h->loop_thread))
+		h->queued_off_loop++;
 }
 
 static void
@@ -125,6 +130,7 @@ setup(void **state)
 	assert_non_null(mkdtemp(h->dir));
 	snprintf(h->spooldir, sizeof h->spooldir, "%s/spool", h->dir);
 	h->base = event_base_new();
+	h->loop_thread = pthread_self();
 	*state = h;
 	return 0;
 }
@@ -312,6 +318,89 @@ test_many_commits_together(void **state)
 	assert_int_equal(h->queued, 100);
 	assert_int_equal(count_queued(h->spooldir), 100);
 	assert_int_equal(count_files(h->spooldir, "slots"), 100);
+}
+
+/* A second event loop committing through its attached spool. */
+struct other_loop {
+	struct harness *h;
+	int commits, commit_err;
+	char ids[50][SPOOL_ID_MAX + 1];
+};
+
+static void
+on_other_commit(void *arg, int err, const char *id)
+{
+	struct other_loop *o = arg;
+
+	if (err != 0)
+		o->commit_err = err;
+	else
+		snprintf(o->ids[o->commits], SPOOL_ID_MAX + 1, "%s", id);
+	o->commits++;
+}
+
+static void *
+other_loop_run(void *arg)
+{
+	struct other_loop *o = arg;
+	struct event_base *base = event_base_new();
+	struct spool *spool = spool_attach(o->h->spool, base);
+	int i, err;
+
+	/* No cmocka asserts off the test's thread: failures are recorded. */
+	for (i = 0; i < 50; i++) {
+		struct spool_msg *m = spool_msg_new(spool, &env2, &err);
+
+		if (m == NULL || spool_msg_write(m, "Subject: o\r\n\r\n"
+		    "other\r\n", 21) != 0) {
+			o->commit_err = ERR_IO;
+			spool_msg_abort(m);
+			o->commits++;
+			continue;
+		}
+		spool_msg_commit(m, on_other_commit, o);
+	}
+	while (o->commits < 50)
+		event_base_loop(base, EVLOOP_ONCE);
+	spool_close(spool);
+	event_base_free(base);
+	return NULL;
+}
+
+static void
+test_attached_spool_commits_from_another_loop(void **state)
+{
+	struct harness *h = *state;
+	struct other_loop o = { .h = h };
+	struct spool_queued *q;
+	pthread_t th;
+	int i, err;
+
+	h_open(h);
+	assert_int_equal(pthread_create(&th, NULL, other_loop_run, &o), 0);
+	for (i = 0; i < 50; i++) {
+		struct spool_msg *m = spool_msg_new(h->spool, &env2, &err);
+
+		assert_non_null(m);
+		assert_int_equal(spool_msg_write(m, "Subject: x\r\n\r\n"
+		    "hi\r\n", 18), 0);
+		spool_msg_commit(m, on_commit, h);
+	}
+	/* Delivery hears of all 100 in its own loop, whoever committed. */
+	while (h->queued < 100)
+		event_base_loop(h->base, EVLOOP_ONCE);
+	pthread_join(th, NULL);
+	assert_int_equal(h->commits, 50);
+	assert_int_equal(h->commit_err, 0);
+	assert_int_equal(o.commits, 50);
+	assert_int_equal(o.commit_err, 0);
+	assert_int_equal(h->queued_off_loop, 0);
+	/* One slot each: the two loops never took the same one. */
+	assert_int_equal(count_queued(h->spooldir), 100);
+	assert_int_equal(count_files(h->spooldir, "slots"), 100);
+	assert_int_equal(spool_queued_open(h->spool, o.ids[49], &q), 0);
+	assert_int_equal(spool_queued_info(q)->body_len, 21);
+	spool_queued_close(q);
 }
 
 static void
@@ -609,6 +698,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_commits_together,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_attached_spool_commits_from_another_loop, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_detach,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
