@@ -1,21 +1,25 @@
 /*
  * mxgate serve [-c FILE] [-d]: runs the gateway in the foreground, logging
  * to stderr. SIGTERM or SIGINT stops accepting, lets transactions in
- * flight finish, and exits 0.
+ * flight finish in every loop, and exits 0.
  */
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/handoff.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "cmd.h"
 #include "conf/conf.h"
 #include "deliver/deliver.h"
@@ -23,25 +27,74 @@
 #include "smtp/smtp.h"
 #include "spool/spool.h"
 
-struct serve {
+/*
+ * One event loop per core (conf_loops()): each has a server listening on
+ * the same addresses, a resolver and a handle on the spool of its own. The
+ * first loop also delivers and catches the signals; it tells the others to
+ * stop through their handoffs, and they say back when their sessions are
+ * gone.
+ */
+struct loop {
+	struct serve *sv;
 	struct event_base *base;
 	struct smtp_server *srv;
+	struct dns *dns;
+	struct spool *spool; /* the first loop's is the main spool */
+	struct handoff *stop; /* loops after the first */
+	pthread_t thread;
+};
+
+struct serve {
+	struct loop *loops;
+	unsigned count;
+	unsigned drained; /* loops without sessions (first loop's thread) */
+	struct handoff *loop_drained;
 	bool stopping;
 };
 
 static void
+serve_loop_drained(struct serve *sv)
+{
+	if (++sv->drained < sv->count)
+		return;
+	log_info("shutdown complete");
+	event_base_loopexit(sv->loops[0].base, NULL);
+}
+
+static void
+on_loop_drained(void *arg, void *item)
+{
+	(void)item;
+	serve_loop_drained(arg);
+}
+
+static void
 on_drained(void *arg)
 {
-	struct serve *sv = arg;
+	struct loop *lp = arg;
 
-	log_info("shutdown complete");
-	event_base_loopexit(sv->base, NULL);
+	if (lp == &lp->sv->loops[0]) {
+		serve_loop_drained(lp->sv);
+		return;
+	}
+	event_base_loopexit(lp->base, NULL);
+	handoff_post(lp->sv->loop_drained, lp);
+}
+
+static void
+on_stop(void *arg, void *item)
+{
+	struct loop *lp = arg;
+
+	(void)item;
+	smtp_server_shutdown(lp->srv, on_drained, lp);
 }
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve *sv = arg;
+	unsigned i;
 
 	(void)what;
 	if (sv->stopping) {
@@ -51,20 +104,33 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	sv->stopping = true;
 	log_info("signal=%d shutting down", (int)sig);
-	smtp_server_shutdown(sv->srv, on_drained, sv);
+	for (i = 1; i < sv->count; i++)
+		handoff_post(sv->loops[i].stop, NULL);
+	smtp_server_shutdown(sv->loops[0].srv, on_drained, &sv->loops[0]);
+}
+
+static void *
+loop_run(void *arg)
+{
+	struct loop *lp = arg;
+
+	event_base_dispatch(lp->base);
+	return NULL;
 }
 
 /*
  * Every connection is a descriptor, and so is every DNS query in flight
- * (libunbound's outgoing-range is 8192); the usual soft limit (1024) is far
- * below that. Take the whole hard limit, and while still root raise the
- * hard limit too when it cannot hold max_connections.
+ * (libunbound's outgoing-range is 8192, in each loop); the usual soft
+ * limit (1024) is far below that. Take the whole hard limit, and while
+ * still root raise the hard limit too when it cannot hold
+ * max_connections.
  */
 static void
-raise_fd_limit(const struct config *conf)
+raise_fd_limit(const struct config *conf, unsigned loops)
 {
 	/* Sessions, resolver ports, listeners, spool and delivery files. */
-	rlim_t want = (rlim_t)conf->max_connections + 8192 + 256;
+	rlim_t want = (rlim_t)conf->max_connections + 8192 * (rlim_t)loops +
+	    256;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -120,6 +186,53 @@ drop_privileges(const char *user)
 	return 0;
 }
 
+/* Everything each loop needs, made before any loop thread starts. */
+static int
+serve_start_loops(struct serve *sv, const struct config *conf,
+    struct spool *spool)
+{
+	struct dns_options dns_opt = {
+		.servers = (const char *const *)conf->dns_servers,
+		.server_count = conf->dns_server_count,
+		.timeout_ms = conf->dns_timeout_ms,
+		.trust_anchor = conf->dns_trust_anchor,
+	};
+	char err[512];
+	unsigned i;
+
+	for (i = 0; i < sv->count; i++) {
+		struct loop *lp = &sv->loops[i];
+
+		lp->dns = dns_new_unbound(lp->base, &dns_opt, err, sizeof err);
+		if (!lp->dns) {
+			log_warn("dns error=\"%s\"", err);
+			return -1;
+		}
+		lp->spool = i == 0 ? spool : spool_attach(spool, lp->base);
+		if (i > 0)
+			lp->stop = handoff_new(lp->base, on_stop, lp);
+		smtp_server_start(lp->srv, lp->spool, lp->dns);
+	}
+	return 0;
+}
+
+static void
+serve_free_loops(struct serve *sv)
+{
+	unsigned i = sv->count;
+
+	/* The first server owns the shared caps: it goes last. */
+	while (i-- > 0) {
+		struct loop *lp = &sv->loops[i];
+
+		smtp_server_free(lp->srv);
+		handoff_free(lp->stop, NULL);
+		if (i > 0)
+			spool_close(lp->spool);
+		dns_free(lp->dns);
+	}
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
@@ -128,10 +241,9 @@ cmd_serve(int argc, char **argv)
 	struct config *conf;
 	struct spool *spool = NULL;
 	struct deliver *dl = NULL;
-	struct dns *dns = NULL;
-	struct dns_options dns_opt;
 	struct serve sv = { 0 };
 	struct event *sigterm = NULL, *sigint = NULL;
+	unsigned i, started = 0;
 	int opt, rc = 1;
 
 	while ((opt = getopt(argc, argv, "c:d")) != -1) {
@@ -162,51 +274,64 @@ cmd_serve(int argc, char **argv)
 	/* Queue files and mail are nobody else's business, whatever the
 	 * directories they land in allow. */
 	umask(077);
-	raise_fd_limit(conf);
-	sv.base = event_base_new();
-	sv.srv = smtp_server_new(sv.base, conf, err, sizeof err);
-	if (!sv.srv) {
-		log_warn("startup error=\"%s\"", err);
-		goto out;
+	sv.count = conf_loops(conf);
+	sv.loops = xcalloc(sv.count, sizeof *sv.loops);
+	raise_fd_limit(conf, sv.count);
+	/* Every listener is bound before the privilege drop. */
+	for (i = 0; i < sv.count; i++) {
+		struct loop *lp = &sv.loops[i];
+
+		lp->sv = &sv;
+		lp->base = event_base_new();
+		lp->srv = smtp_server_new(lp->base, conf,
+		    i ? sv.loops[0].srv : NULL, err, sizeof err);
+		if (!lp->srv) {
+			log_warn("startup error=\"%s\"", err);
+			goto out;
+		}
 	}
 	if (drop_privileges(conf->user) != 0)
 		goto out;
-	spool = spool_open(sv.base, conf->spool, err, sizeof err);
+	spool = spool_open(sv.loops[0].base, conf->spool, err, sizeof err);
 	if (!spool) {
 		log_warn("spool dir=%s error=\"%s\"", conf->spool, err);
 		goto out;
 	}
-	dns_opt = (struct dns_options){
-		.servers = (const char *const *)conf->dns_servers,
-		.server_count = conf->dns_server_count,
-		.timeout_ms = conf->dns_timeout_ms,
-		.trust_anchor = conf->dns_trust_anchor,
-	};
-	dns = dns_new_unbound(sv.base, &dns_opt, err, sizeof err);
-	if (!dns) {
-		log_warn("dns error=\"%s\"", err);
+	if (serve_start_loops(&sv, conf, spool) != 0)
 		goto out;
-	}
-	dl = deliver_new(sv.base, spool, conf);
-	smtp_server_start(sv.srv, spool, dns);
-	sigterm = evsignal_new(sv.base, SIGTERM, on_signal, &sv);
-	sigint = evsignal_new(sv.base, SIGINT, on_signal, &sv);
+	dl = deliver_new(sv.loops[0].base, spool, conf);
+	sv.loop_drained = handoff_new(sv.loops[0].base, on_loop_drained,
+	    &sv);
+	sigterm = evsignal_new(sv.loops[0].base, SIGTERM, on_signal, &sv);
+	sigint = evsignal_new(sv.loops[0].base, SIGINT, on_signal, &sv);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	log_info("ready hostname=%s config=%s spool=%s", conf->hostname,
-	    conf->file, conf->spool);
-	event_base_dispatch(sv.base);
+	for (started = 1; started < sv.count; started++) {
+		int e = pthread_create(&sv.loops[started].thread, NULL,
+		    loop_run, &sv.loops[started]);
+
+		if (e != 0)
+			fatal("serve: pthread_create: %s", strerror(e));
+	}
+	log_info("ready hostname=%s config=%s spool=%s loops=%u",
+	    conf->hostname, conf->file, conf->spool, sv.count);
+	event_base_dispatch(sv.loops[0].base);
 	rc = 0;
 out:
+	for (i = 1; i < started; i++)
+		pthread_join(sv.loops[i].thread, NULL);
 	if (sigterm)
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
-	smtp_server_free(sv.srv);
-	dns_free(dns);
+	serve_free_loops(&sv);
 	deliver_free(dl);
+	handoff_free(sv.loop_drained, NULL);
 	spool_close(spool);
-	event_base_free(sv.base);
+	for (i = 0; i < sv.count; i++)
+		if (sv.loops[i].base)
+			event_base_free(sv.loops[i].base);
+	free(sv.loops);
 	conf_free(conf);
 	return rc;
 }

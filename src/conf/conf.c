@@ -458,6 +458,11 @@ set_server(struct loader *l, const char *k, const char *v)
 	if (strcmp(k, "max_connections") == 0)
 		return parse_uint(v, 1000000, &c->max_connections) &&
 		    c->max_connections > 0;
+	if (strcmp(k, "loops") == 0) {
+		c->loops = 0;
+		return strcmp(v, "auto") == 0 ||
+		    (parse_uint(v, CONF_LOOPS_MAX, &c->loops) && c->loops > 0);
+	}
 	if (strcmp(k, "max_connections_per_ip") == 0)
 		return parse_uint(v, 1000000, &c->max_connections_per_ip) &&
 		    c->max_connections_per_ip > 0;
@@ -946,4 +951,17 @@ conf_find_connector(const struct config *c, const struct sockaddr *sa)
 			if (cidr_match(&c->connectors[i].from[j], a, family))
 				return &c->connectors[i];
 	return NULL;
+}
+
+unsigned
+conf_loops(const struct config *conf)
+{
+	long cores;
+
+	if (conf->loops)
+		return conf->loops;
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cores < 1)
+		return 1;
+	return cores > CONF_LOOPS_MAX ? CONF_LOOPS_MAX : (unsigned)cores;
 }

@@ -38,6 +38,9 @@ struct conf_connector {
 
 enum conf_ptr_check { CONF_PTR_EXISTS, CONF_PTR_FORWARD_CONFIRMED };
 
+/* loops = N takes 1..CONF_LOOPS_MAX; "auto" takes the online cores, capped. */
+#define CONF_LOOPS_MAX 64
+
 struct conf_domain {
 	char *name; /* lower case, no trailing dot */
 	bool ipv6_anonymous;
@@ -56,6 +59,7 @@ struct config {
 	uint64_t max_message_size;
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
+	unsigned loops; /* event loops; 0 (auto): one per online core */
 	char *tls_certificate;
 	char *tls_key;
 	/* Keys timeout_command (default 5m) and timeout_data (3m). */
@@ -93,6 +97,8 @@ struct config *conf_parse(const char *name, const char *text, size_t len,
  * localhost, everything under ./mxgate-data. */
 struct config *conf_default(char *err, size_t errsz);
 void conf_free(struct config *conf);
+/* The event loops to run: loops, or for auto one per online core. */
+unsigned conf_loops(const struct config *conf);
 
 /* The served domain for name (case-insensitive, trailing dot ignored). */
 const struct conf_domain *conf_find_domain(const struct config *conf,

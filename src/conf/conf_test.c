@@ -36,6 +36,12 @@ static const struct bad_case {
 	{ DOM "[server]\nmax_message_size = 99999999999G\n",
 	    "/etc/mx/m.conf:4: bad value for max_message_size: "
 	    "'99999999999G'" },
+	{ DOM "[server]\nloops = 0\n",
+	    "/etc/mx/m.conf:4: bad value for loops: '0'" },
+	{ DOM "[server]\nloops = 65\n",
+	    "/etc/mx/m.conf:4: bad value for loops: '65'" },
+	{ DOM "[server]\nloops = many\n",
+	    "/etc/mx/m.conf:4: bad value for loops: 'many'" },
 	{ DOM "[server]\ntimeout_command = 5d\n",
 	    "/etc/mx/m.conf:4: bad value for timeout_command: '5d'" },
 	{ DOM "[server]\nlisten = ::1:25\n",
@@ -135,6 +141,7 @@ static const char good[] =
     "max_message_size = 10M\n"
     "max_connections = 500\n"
     "max_connections_per_ip = 7\n"
+    "loops = 3\n"
     "tls_certificate = tls/cert.pem\n"
     "tls_key = /etc/key.pem\n"
     "timeout_command = 2m\n"
@@ -185,6 +192,7 @@ test_good_file(void **state)
 	assert_int_equal(c->max_message_size, 10 * 1024 * 1024);
 	assert_int_equal(c->max_connections, 500);
 	assert_int_equal(c->max_connections_per_ip, 7);
+	assert_int_equal(conf_loops(c), 3);
 	assert_string_equal(c->tls_certificate, "/etc/mx/tls/cert.pem");
 	assert_string_equal(c->tls_key, "/etc/key.pem");
 	assert_int_equal(c->timeout_command_s, 120);
@@ -232,6 +240,9 @@ test_defaults(void **state)
 	assert_int_equal(c->ptr_check, CONF_PTR_EXISTS);
 	assert_null(c->tls_certificate);
 	assert_null(c->user);
+	/* auto: one loop per online core */
+	assert_int_equal(c->loops, 0);
+	assert_int_equal(conf_loops(c), sysconf(_SC_NPROCESSORS_ONLN));
 	conf_free(c);
 
 	c = conf_default(err, sizeof err);

@@ -4,9 +4,12 @@
  * open millions of connections), and a looser cap per IPv6 /48.
  *
  * A small chained hash table; an entry goes away when its count drops to
- * zero, so memory follows the number of connected networks.
+ * zero, so memory follows the number of connected networks. Every loop's
+ * server counts into the same table: a mutex, taken once at connect and
+ * once at close.
  */
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,7 @@ struct limit_entry {
 };
 
 struct smtp_limits {
+	pthread_mutex_t lock;
 	unsigned per_ip;
 	struct limit_entry *bucket[LIMIT_BUCKETS];
 };
@@ -108,6 +112,7 @@ smtp_limits_new(unsigned per_ip)
 	struct smtp_limits *l = xcalloc(1, sizeof *l);
 
 	l->per_ip = per_ip;
+	pthread_mutex_init(&l->lock, NULL);
 	return l;
 }
 
@@ -125,6 +130,7 @@ smtp_limits_free(struct smtp_limits *l)
 			l->bucket[i] = e->next;
 			free(e);
 		}
+	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
@@ -133,15 +139,15 @@ smtp_limits_acquire(struct smtp_limits *l, const struct sockaddr *sa)
 {
 	unsigned char keys[2][9];
 	size_t n = keys_of(sa, keys), i;
+	bool ok;
 
-	if (count_of(l, keys[0]) >= l->per_ip)
-		return false;
-	if (n == 2 && count_of(l, keys[1]) >= l->per_ip *
-	    SMTP_LIMIT_48_FACTOR)
-		return false;
-	for (i = 0; i < n; i++)
+	pthread_mutex_lock(&l->lock);
+	ok = count_of(l, keys[0]) < l->per_ip && (n == 1 ||
+	    count_of(l, keys[1]) < l->per_ip * SMTP_LIMIT_48_FACTOR);
+	for (i = 0; ok && i < n; i++)
 		add(l, keys[i], 1);
-	return true;
+	pthread_mutex_unlock(&l->lock);
+	return ok;
 }
 
 void
@@ -150,6 +156,8 @@ smtp_limits_release(struct smtp_limits *l, const struct sockaddr *sa)
 	unsigned char keys[2][9];
 	size_t n = keys_of(sa, keys), i;
 
+	pthread_mutex_lock(&l->lock);
 	for (i = 0; i < n; i++)
 		add(l, keys[i], -1);
+	pthread_mutex_unlock(&l->lock);
 }

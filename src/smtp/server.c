@@ -1,6 +1,9 @@
 /*
  * The server: listeners, the accept path with the total connection cap,
- * and shutdown. Sessions are in session.c.
+ * and shutdown. Sessions are in session.c. With several loops each has a
+ * server of its own listening on the same addresses (SO_REUSEPORT: the
+ * kernel spreads connections over the loops), and the connection caps are
+ * the first server's, shared.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,17 +36,20 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct smtp_server *srv = ctx->srv;
 
 	(void)l;
-	if (srv->session_count >= srv->conf->max_connections) {
+	/* Taken here, given back when the session is freed. */
+	if (atomic_fetch_add(srv->connections, 1) >=
+	    srv->conf->max_connections) {
 		static const char busy[] = "421 4.7.0 Too many connections, "
 		    "try again later\r\n";
 		ssize_t n;
 
+		atomic_fetch_sub(srv->connections, 1);
 		/* No session for it: one non-blocking write and close. */
 		n = send(fd, busy, sizeof busy - 1,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)n;
 		log_warn("limit result=refused reason=max_connections "
-		    "connections=%u", srv->session_count);
+		    "connections=%u", srv->conf->max_connections);
 		close(fd);
 		return;
 	}
@@ -106,49 +112,98 @@ listen_text(const struct sockaddr *sa, char *out, size_t outsz)
 	}
 }
 
-static struct evconnlistener *
-listen_one(struct smtp_server *srv, const struct conf_listen *li,
-    struct listener_ctx *ctx, char *err, size_t errsz)
+/*
+ * With SO_REUSEPORT a second process of the same user could bind the port
+ * too and silently take half the mail. Binding it once without the option
+ * first keeps "address in use" an error, and gives the real port when the
+ * file says 0, for the loops to share.
+ */
+static int
+listen_probe(const struct conf_listen *li, struct sockaddr_storage *out,
+    char *err, size_t errsz)
 {
+	socklen_t len = sizeof *out;
+	int one = 1, fd = socket(li->addr.ss_family, SOCK_STREAM |
+	    SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof one) < 0 || (li->addr.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+	    bind(fd, (const struct sockaddr *)&li->addr, li->addrlen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)out, &len) < 0) {
+		snprintf(err, errsz, "listen %s: %s", li->text,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static struct evconnlistener *
+listen_one(struct smtp_server *srv, size_t i, struct listener_ctx *ctx,
+    char *err, size_t errsz)
+{
+	const struct conf_listen *li = &srv->conf->listen[i];
 	struct evconnlistener *l;
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof bound;
+	struct sockaddr_storage *bound = &srv->bound[i];
+	socklen_t blen = sizeof *bound;
+	bool shared = conf_loops(srv->conf) > 1;
 	char text[80];
 
 	ctx->srv = srv;
 	ctx->conf = li;
+	if (srv->first)
+		*bound = srv->first->bound[i];
+	else if (!shared)
+		*bound = li->addr;
+	else if (listen_probe(li, bound, err, errsz) < 0)
+		return NULL;
 	/* V6ONLY: "[::]:25" and "0.0.0.0:25" can both be listed. */
 	l = evconnlistener_new_bind(srv->base, on_accept, ctx,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 	    LEV_OPT_REUSEABLE | LEV_OPT_DISABLED |
+	    (shared ? LEV_OPT_REUSEABLE_PORT : 0) |
 	    (li->addr.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
-	    1024,
-	    (const struct sockaddr *)&li->addr, (int)li->addrlen);
+	    1024, (const struct sockaddr *)bound, (int)li->addrlen);
 	if (!l) {
 		snprintf(err, errsz, "listen %s: %s", li->text,
 		    strerror(errno));
 		return NULL;
 	}
 	evconnlistener_set_error_cb(l, on_accept_error);
-	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound,
+	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)bound,
 	    &blen);
-	listen_text((const struct sockaddr *)&bound, text, sizeof text);
 	/* The real port matters when the file said 0 (tests do). */
-	log_info("listening on %s%s", text, li->proxy ? " proxy" : "");
+	if (!srv->first) {
+		listen_text((const struct sockaddr *)bound, text, sizeof text);
+		log_info("listening on %s%s", text, li->proxy ? " proxy" : "");
+	}
 	return l;
 }
 
 struct smtp_server *
 smtp_server_new(struct event_base *base, const struct config *conf,
-    char *err, size_t errsz)
+    struct smtp_server *first, char *err, size_t errsz)
 {
 	struct smtp_server *srv = xcalloc(1, sizeof *srv);
 	size_t i;
 
 	srv->base = base;
 	srv->conf = conf;
-	srv->id_base = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
-	srv->limits = smtp_limits_new(conf->max_connections_per_ip);
+	srv->first = first;
+	if (first) {
+		/* Session ids stay apart between the loops. */
+		srv->id_base = first->id_base + ++first->loops_after;
+		srv->limits = first->limits;
+		srv->connections = first->connections;
+	} else {
+		srv->id_base = (uint32_t)time(NULL) ^
+		    ((uint32_t)getpid() << 16);
+		srv->limits = smtp_limits_new(conf->max_connections_per_ip);
+		srv->connections = &srv->connections_own;
+	}
 	if (conf->tls_certificate) {
 		srv->tls = smtp_tls_ctx_new(conf->tls_certificate,
 		    conf->tls_key, err, errsz);
@@ -158,14 +213,14 @@ smtp_server_new(struct event_base *base, const struct config *conf,
 		}
 	}
 	srv->listeners = xcalloc(conf->listen_count, sizeof *srv->listeners);
+	srv->bound = xcalloc(conf->listen_count, sizeof *srv->bound);
 	srv->listener_args = xcalloc(conf->listen_count,
 	    sizeof *srv->listener_args);
 	for (i = 0; i < conf->listen_count; i++) {
 		struct listener_ctx *ctx = xcalloc(1, sizeof *ctx);
 
 		srv->listener_args[i] = ctx;
-		srv->listeners[i] = listen_one(srv, &conf->listen[i], ctx, err,
-		    errsz);
+		srv->listeners[i] = listen_one(srv, i, ctx, err, errsz);
 		srv->listener_count++;
 		if (!srv->listeners[i]) {
 			smtp_server_free(srv);
@@ -249,7 +304,9 @@ smtp_server_shutdown(struct smtp_server *srv, smtp_drained_cb *done,
 	if (srv->accept_pause_ev)
 		evtimer_del(srv->accept_pause_ev);
 	close_listeners(srv);
-	log_info("shutdown sessions=%u", srv->session_count);
+	/* One line for the whole server, from the first loop. */
+	if (!srv->first)
+		log_info("shutdown sessions=%u", atomic_load(srv->connections));
 	for (s = srv->sessions; s; s = next) {
 		next = s->next;
 		session_shutdown(s);
@@ -267,7 +324,9 @@ smtp_server_free(struct smtp_server *srv)
 		event_free(srv->drained_ev);
 	if (srv->accept_pause_ev)
 		event_free(srv->accept_pause_ev);
-	smtp_limits_free(srv->limits);
+	if (!srv->first)
+		smtp_limits_free(srv->limits);
+	free(srv->bound);
 	spf_free(srv->spf);
 	dkim_keycache_free(srv->dkim_keys);
 	smtp_tls_ctx_free(srv->tls);

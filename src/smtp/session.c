@@ -758,6 +758,7 @@ session_free(struct smtp_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->session_count--;
+	atomic_fetch_sub(srv->connections, 1);
 	free(s);
 	smtp_server_session_gone(srv);
 }

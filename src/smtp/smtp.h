@@ -1,5 +1,5 @@
 /*
- * smtp: the inbound SMTP server (RFC 5321) on one libevent loop.
+ * smtp: the inbound SMTP server (RFC 5321), one per libevent loop.
  *
  * smtp_server_new() binds every listener of the configuration and loads the
  * TLS certificate when one is configured, so that the caller can drop
@@ -29,9 +29,16 @@ struct event_base;
 struct smtp_server;
 struct spool;
 
-/* NULL on failure (a port in use, a bad certificate) with a reason in err. */
+/*
+ * NULL on failure (a port in use, a bad certificate) with a reason in err.
+ * With several loops (conf_loops()), the first server is made with first
+ * NULL and each other loop's with first set: it listens on the first's
+ * addresses (the real ports, when the file said 0) and shares its
+ * connection caps; first must be freed last.
+ */
 struct smtp_server *smtp_server_new(struct event_base *base,
-    const struct config *conf, char *err, size_t errsz);
+    const struct config *conf, struct smtp_server *first, char *err,
+    size_t errsz);
 /*
  * Starts accepting connections; their messages go into spool. dns, which
  * must outlive the server, resolves for the sender checks (reverse DNS,

@@ -9,6 +9,7 @@
 #ifndef MXGATE_SMTP_SMTP_INT_H
 #define MXGATE_SMTP_SMTP_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -184,7 +185,8 @@ struct smtp_limits;
 struct smtp_limits *smtp_limits_new(unsigned per_ip);
 void smtp_limits_free(struct smtp_limits *l);
 /* Counts a connection from sa; false (nothing counted) when over a cap.
- * sa must be AF_INET or AF_INET6 (IPv4-mapped already unmapped). */
+ * sa must be AF_INET or AF_INET6 (IPv4-mapped already unmapped).
+ * Thread-safe: one table serves every loop. */
 bool smtp_limits_acquire(struct smtp_limits *l, const struct sockaddr *sa);
 void smtp_limits_release(struct smtp_limits *l, const struct sockaddr *sa);
 
@@ -218,9 +220,18 @@ struct smtp_server {
 	struct evconnlistener **listeners;
 	void **listener_args; /* each listener's callback argument */
 	size_t listener_count;
+	/*
+	 * Shared by every loop's server: the per-network counts and the
+	 * connections in total (max_connections), both owned by the first.
+	 */
 	struct smtp_limits *limits;
+	atomic_uint *connections;
+	atomic_uint connections_own;
+	struct smtp_server *first; /* NULL for the first itself */
+	unsigned loops_after;      /* first only: servers made after it */
+	struct sockaddr_storage *bound; /* each listener's real address */
 	struct smtp_session *sessions; /* all live sessions, for shutdown */
-	unsigned session_count;
+	unsigned session_count;        /* this loop's */
 	uint64_t next_id;
 	uint32_t id_base;
 	bool shutting_down;

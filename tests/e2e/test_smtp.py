@@ -1,5 +1,6 @@
 """End-to-end SMTP tests: the real binary, real clients (smtplib, swaks,
 raw sockets), Maildir contents compared byte for byte."""
+import re
 import smtplib
 import subprocess
 import time
@@ -482,6 +483,71 @@ def test_total_connection_limit(mx):
     c = Dialogue(host, port)
     c.expect(421, "4.7.0")
     assert c.closed()
+
+
+def test_loops_share_connections_spool_and_shutdown(mx):
+    """loops = 2: both loops accept (SO_REUSEPORT spreads connections by
+    their addresses and ports), max_connections counts across them, mail
+    committed in either loop is delivered, and SIGTERM lets transactions
+    in flight finish in both."""
+    m = mx(server={"loops": "2", "max_connections": "16",
+                   "max_connections_per_ip": "16"})
+    m.wait_log(r"ready .* loops=2")
+    host, port = m.addr("127.0.0.1")
+    held = [ehlo(host, port)[0] for _ in range(16)]
+    c = Dialogue(host, port)
+    c.expect(421, "4.7.0")
+    assert c.closed()
+    # A session id starts with its loop's 8 hex digits.
+    loops = {mt.group(1) for mt in
+             re.finditer(r"s=([0-9a-f]{8})[0-9a-f]{4} connect", m.log())}
+    assert len(loops) == 2
+    for i, d in enumerate(held):
+        d.cmd("MAIL FROM:<a@sender.test>", 250)
+        d.cmd("RCPT TO:<bob@example.test>", 250)
+        d.cmd("DATA", 354)
+        d.send(f"Subject: {i}\r\n\r\nbody {i}\r\n".encode())
+    m.proc.send_signal(15)
+    m.wait_log(r"shutdown sessions=16")
+    for d in held:
+        d.send(b".\r\n")
+        d.expect(250, "2.0.0")
+        d.expect(421, "4.3.2")
+        assert d.closed()
+    assert m.proc.wait(10) == 0
+    m.stop()
+    m.start()
+    got = m.messages("example.test", "bob", 16)
+    assert sorted(strip_added(g) for g in got) == sorted(
+        f"Subject: {i}\n\nbody {i}\n".encode() for i in range(16))
+
+
+def test_one_loop(mx):
+    m = mx(server={"loops": "1"})
+    m.wait_log(r"ready .* loops=1")
+    d, _ = ehlo(*m.addr("::1"))
+    d.cmd("MAIL FROM:<a@sender.test>", 250)
+    d.cmd("RCPT TO:<bob@example.test>", 250)
+    d.cmd("DATA", 354)
+    d.send(b"Subject: one\r\n\r\nx\r\n.\r\n")
+    d.expect(250, "2.0.0")
+    [got] = m.messages("example.test", "bob", 1)
+    assert strip_added(got) == b"Subject: one\n\nx\n"
+
+
+def test_port_in_use_is_an_error_with_loops(mx, tmp_path):
+    """SO_REUSEPORT must not let a second server share a port silently."""
+    m = mx(server={"loops": "2"})
+    host, port = m.addr("127.0.0.1")
+    from mxgate import Mxgate
+    other = Mxgate(tmp_path / "other",
+                   server={"loops": "2", "listen": f"127.0.0.1:{port}"})
+    with pytest.raises(AssertionError):
+        other.start(timeout=5)
+    assert other.proc.wait(5) == 1
+    assert (f'startup error="listen 127.0.0.1:{port}: Address already in '
+            f'use"') in other.log()
+    other.stop()
 
 
 def test_sigterm_finishes_transaction(mx):
