@@ -8,14 +8,17 @@
  *     problem, if any, as "problem: TEXT". --trace writes each term, each
  *     DNS query with its answer class and the counters to stderr.
  *   mxgate spf [--dns HOST:PORT] --batch FILE [--concurrency N]
- *       [--repeat N] [--no-cache]
+ *       [--repeat N] [--no-cache] [--loops N]
  *     FILE has one "IP SENDER [HELO]" per line (SENDER "<>" is null);
  *     prints one result word per check in input order, and on stderr the
- *     rate and the latency percentiles.
+ *     rate and the latency percentiles. --loops splits the checks (and
+ *     the concurrency) over N event loops on threads of their own, each
+ *     with its own resolver and caches, as the server runs one per core.
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@
 
 #include "base/mem.h"
 #include "cmd.h"
+#include "conf/conf.h"
 #include "dns/dns.h"
 #include "spf/spf.h"
 
@@ -40,6 +44,10 @@ struct batch {
 	struct spf *spf;
 	struct job *jobs;
 	size_t count, next, done, inflight, concurrency;
+	/* One loop's share, run by batch_loop() on a thread of its own. */
+	const struct dns_options *dns_opt;
+	const struct spf_options *spf_opt;
+	int err;
 };
 
 struct single {
@@ -55,7 +63,7 @@ usage(void)
 	    "       (SENDER \"<>\" is the null reverse-path: HELO is "
 	    "checked)\n"
 	    "       mxgate spf [--dns HOST:PORT] --batch FILE "
-	    "[--concurrency N] [--repeat N] [--no-cache]\n");
+	    "[--concurrency N] [--repeat N] [--no-cache] [--loops N]\n");
 	return 2;
 }
 
@@ -193,59 +201,108 @@ batch_load(const char *file, unsigned repeat, struct job **out)
 	return n;
 }
 
-static int
-run_batch(struct event_base *base, struct spf *spf, const char *file,
-    unsigned concurrency, unsigned repeat)
+static void *
+batch_loop(void *arg)
 {
-	struct batch b = { .spf = spf, .concurrency = concurrency };
-	double t0, secs, *lat;
-	size_t i;
+	struct batch *b = arg;
+	struct event_base *base = event_base_new();
+	struct dns *dns;
+	char err[256];
 
-	b.count = batch_load(file, repeat, &b.jobs);
-	if (b.count == 0) {
-		fprintf(stderr, "mxgate spf: no checks in %s\n", file);
-		free(b.jobs);
-		return 2;
+	dns = dns_new_unbound(base, b->dns_opt, err, sizeof(err));
+	if (dns == NULL) {
+		fprintf(stderr, "mxgate spf: resolver: %s\n", err);
+		b->err = 1;
+		event_base_free(base);
+		return NULL;
 	}
-	t0 = now_us();
-	batch_fill(&b);
+	b->spf = spf_new(base, dns, b->spf_opt);
+	batch_fill(b);
 	/* Not event_base_dispatch(): the resolver keeps events of its own
 	 * (a retry, a TCP connection) long after the last answer. */
-	while (b.done < b.count)
+	while (b->done < b->count)
 		if (event_base_loop(base, EVLOOP_ONCE) != 0)
 			break;
-	secs = (now_us() - t0) / 1e6;
-	lat = xmalloc(b.count * sizeof(*lat));
-	for (i = 0; i < b.count; i++) {
-		printf("%s\n", spf_result_str(b.jobs[i].result));
-		lat[i] = b.jobs[i].usec;
-		free(b.jobs[i].sender);
-		free(b.jobs[i].helo);
+	spf_free(b->spf);
+	dns_free(dns);
+	event_base_free(base);
+	return NULL;
+}
+
+static int
+run_batch(const struct dns_options *dns_opt,
+    const struct spf_options *spf_opt, const char *file,
+    unsigned concurrency, unsigned repeat, unsigned loops)
+{
+	struct batch *share = xcalloc(loops, sizeof(*share));
+	pthread_t *threads = xcalloc(loops, sizeof(*threads));
+	struct job *jobs;
+	size_t count, per, i;
+	double t0, secs, *lat;
+	unsigned l;
+	int rc = 0;
+
+	count = batch_load(file, repeat, &jobs);
+	if (count == 0) {
+		fprintf(stderr, "mxgate spf: no checks in %s\n", file);
+		rc = 2;
+		goto out;
 	}
-	qsort(lat, b.count, sizeof(*lat), cmp_double);
+	per = (count + loops - 1) / loops;
+	t0 = now_us();
+	for (l = 0; l < loops; l++) {
+		struct batch *b = &share[l];
+		size_t first = per * l < count ? per * l : count;
+
+		b->jobs = jobs + first;
+		b->count = count - first < per ? count - first : per;
+		b->concurrency = (concurrency + loops - 1 - l) / loops;
+		b->dns_opt = dns_opt;
+		b->spf_opt = spf_opt;
+		if (pthread_create(&threads[l], NULL, batch_loop, b) != 0) {
+			fprintf(stderr, "mxgate spf: no thread\n");
+			exit(1);
+		}
+	}
+	for (l = 0; l < loops; l++) {
+		pthread_join(threads[l], NULL);
+		rc |= share[l].err;
+	}
+	secs = (now_us() - t0) / 1e6;
+	lat = xmalloc(count * sizeof(*lat));
+	for (i = 0; i < count; i++) {
+		printf("%s\n", spf_result_str(jobs[i].result));
+		lat[i] = jobs[i].usec;
+		free(jobs[i].sender);
+		free(jobs[i].helo);
+	}
+	qsort(lat, count, sizeof(*lat), cmp_double);
 	fprintf(stderr, "checks=%zu seconds=%.3f rate=%.0f/s p50_us=%.1f "
-	    "p99_us=%.1f concurrency=%u\n", b.count, secs,
-	    (double)b.count / secs, lat[b.count / 2],
-	    lat[b.count * 99 / 100], concurrency);
+	    "p99_us=%.1f concurrency=%u loops=%u\n", count, secs,
+	    (double)count / secs, lat[count / 2], lat[count * 99 / 100],
+	    concurrency, loops);
 	free(lat);
-	free(b.jobs);
-	return 0;
+	free(jobs);
+out:
+	free(share);
+	free(threads);
+	return rc;
 }
 
 int
 cmd_spf(int argc, char **argv)
 {
-	const char *server = NULL, *batch = NULL;
+	const char *server = NULL, *batch = NULL, *sender = NULL;
 	struct spf_options opt = { 0 };
 	struct dns_options dopt = { 0 };
-	unsigned concurrency = 100, repeat = 1;
+	unsigned concurrency = 100, repeat = 1, loops = 1;
 	struct sockaddr_storage ss;
 	struct single one = { 0 };
 	struct event_base *base;
 	struct dns *dns;
 	struct spf *spf;
 	char err[256];
-	int i, rc = 0;
+	int i;
 
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
 		if (strcmp(argv[i], "--dns") == 0 && i + 1 < argc)
@@ -258,14 +315,24 @@ cmd_spf(int argc, char **argv)
 			concurrency = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
 			repeat = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--loops") == 0 && i + 1 < argc)
+			loops = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--no-cache") == 0)
 			opt.no_cache = true;
 		else
 			return usage();
 	}
-	if (batch ? i != argc || concurrency == 0 : argc - i < 2 ||
-	    argc - i > 3)
+	/* Every loop needs a check in flight, or it would wait forever. */
+	if (batch ? i != argc || loops == 0 || loops > CONF_LOOPS_MAX ||
+	    concurrency < loops : argc - i < 2 || argc - i > 3)
 		return usage();
+	if (server != NULL) {
+		dopt.servers = &server;
+		dopt.server_count = 1;
+	}
+	if (batch)
+		return run_batch(&dopt, &opt, batch, concurrency, repeat,
+		    loops);
 	if (!batch && !parse_ip(argv[i], &ss)) {
 		fprintf(stderr, "mxgate spf: '%s' is not an IP address\n",
 		    argv[i]);
@@ -276,10 +343,6 @@ cmd_spf(int argc, char **argv)
 		fprintf(stderr, "mxgate spf: event_base_new failed\n");
 		return 1;
 	}
-	if (server != NULL) {
-		dopt.servers = &server;
-		dopt.server_count = 1;
-	}
 	dns = dns_new_unbound(base, &dopt, err, sizeof(err));
 	if (dns == NULL) {
 		fprintf(stderr, "mxgate spf: resolver: %s\n", err);
@@ -287,26 +350,20 @@ cmd_spf(int argc, char **argv)
 		return 1;
 	}
 	spf = spf_new(base, dns, &opt);
-	if (batch) {
-		rc = run_batch(base, spf, batch, concurrency, repeat);
-	} else {
-		const char *sender = argv[i + 1];
-
-		if (strcmp(sender, "<>") == 0)
-			sender = NULL;
-		spf_check_start(spf, (struct sockaddr *)&ss, sender,
-		    i + 2 < argc ? argv[i + 2] : NULL, on_single, &one);
-		while (!one.done)
-			if (event_base_loop(base, EVLOOP_ONCE) != 0)
-				break;
-		printf("%s\n", spf_result_str(one.out.result));
-		if (one.out.explanation[0])
-			printf("%s\n", one.out.explanation);
-		if (one.out.problem[0])
-			printf("problem: %s\n", one.out.problem);
-	}
+	if (strcmp(argv[i + 1], "<>") != 0)
+		sender = argv[i + 1];
+	spf_check_start(spf, (struct sockaddr *)&ss, sender,
+	    i + 2 < argc ? argv[i + 2] : NULL, on_single, &one);
+	while (!one.done)
+		if (event_base_loop(base, EVLOOP_ONCE) != 0)
+			break;
+	printf("%s\n", spf_result_str(one.out.result));
+	if (one.out.explanation[0])
+		printf("%s\n", one.out.explanation);
+	if (one.out.problem[0])
+		printf("problem: %s\n", one.out.problem);
 	spf_free(spf);
 	dns_free(dns);
 	event_base_free(base);
-	return rc;
+	return 0;
 }

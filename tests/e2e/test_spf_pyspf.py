@@ -162,6 +162,22 @@ def test_same_as_pyspf(knot, pyspf, ip, sender, helo):
         assert lines[1] == want_exp
 
 
+@pytest.mark.parametrize("loops", ["1", "2"])
+def test_batch_same_as_pyspf(knot, pyspf, tmp_path, loops):
+    """--batch gives one result per line in input order, with the checks
+    spread over loops (each its own resolver and caches) as the server
+    runs them."""
+    batch = tmp_path / "checks.txt"
+    batch.write_text("".join(f"{ip} {s or '<>'} {h}\n"
+                             for ip, s, h in CASES))
+    p = subprocess.run([MXGATE, "spf", "--dns", knot.address, "--batch",
+                        str(batch), "--concurrency", "8", "--loops", loops],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert f"loops={loops}" in p.stderr
+    assert p.stdout.split() == [pyspf(ip, s, h)[0] for ip, s, h in CASES]
+
+
 def test_fail_explanation(knot):
     lines = mxgate_spf(knot.address, "2001:db8:4:f::1",
                        "joe@fail.other.test", "mx.example")
