@@ -12,6 +12,12 @@
  * packet and makes our per-query event active; the caller's callback runs
  * from that event, always from the loop, never nested in libunbound.
  *
+ * Each event loop has a context of its own. Making a context, its first
+ * ub_resolve_event() (which finishes setting it up) and deleting it write
+ * process-wide state in libunbound without a lock (its log, the timeouts
+ * config_apply() copies into globals, the hash seed): those go through
+ * ub_global_lock, so two loops never do them at once.
+ *
  * ub_cancel() is not used: for event contexts it frees the query while the
  * mesh still refers to it. A query that is cancelled or times out is left
  * to finish inside libunbound as an orphan whose answer is dropped, and
@@ -22,6 +28,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,9 +83,12 @@ struct ubr {
 	struct dns dns;
 	struct ub_ctx *ctx;
 	unsigned timeout_ms;
+	bool started; /* its first query is made: libunbound is set up */
 	bool closing;
 	struct ubq *live; /* every query libunbound may still call back */
 };
+
+static pthread_mutex_t ub_global_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct ubq {
 	struct dns_query q;
@@ -242,8 +252,16 @@ ub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
 		r->live->prev = q;
 	r->live = q;
 	ub_escape_name(name, esc);
-	rc = ub_resolve_event(r->ctx, esc, (int)type, CLASS_IN, q, ubq_done,
-	    &id);
+	if (r->started) {
+		rc = ub_resolve_event(r->ctx, esc, (int)type, CLASS_IN, q,
+		    ubq_done, &id);
+	} else {
+		pthread_mutex_lock(&ub_global_lock);
+		rc = ub_resolve_event(r->ctx, esc, (int)type, CLASS_IN, q,
+		    ubq_done, &id);
+		pthread_mutex_unlock(&ub_global_lock);
+		r->started = true;
+	}
 	if (rc != 0) {
 		log_warn("dns error=resolve name=%s reason=\"%s\"", name,
 		    ub_strerror(rc));
@@ -278,7 +296,9 @@ ub_free(struct dns *dns)
 
 	/* libunbound may report unfinished queries as it tears down. */
 	r->closing = true;
+	pthread_mutex_lock(&ub_global_lock);
 	ub_ctx_delete(r->ctx);
+	pthread_mutex_unlock(&ub_global_lock);
 	while (r->live != NULL)
 		ubq_release(r, r->live);
 	free(r);
@@ -451,17 +471,20 @@ struct dns *
 dns_new_unbound(struct event_base *base, const struct dns_options *opt,
     char *err, size_t errsz)
 {
-	struct ub_ctx *ctx = ub_ctx_create_event(base);
+	struct ub_ctx *ctx;
 	struct ubr *r;
+	int rc;
 
-	if (ctx == NULL) {
+	pthread_mutex_lock(&ub_global_lock);
+	ctx = ub_ctx_create_event(base);
+	rc = ctx ? ub_setup(ctx, opt, err, errsz) : -1;
+	if (ctx == NULL)
 		snprintf(err, errsz, "libunbound: cannot create a context");
-		return NULL;
-	}
-	if (ub_setup(ctx, opt, err, errsz) < 0) {
+	else if (rc < 0)
 		ub_ctx_delete(ctx);
+	pthread_mutex_unlock(&ub_global_lock);
+	if (rc < 0)
 		return NULL;
-	}
 	r = xcalloc(1, sizeof(*r));
 	r->dns.ops = &ub_ops;
 	r->dns.base = base;
