@@ -45,9 +45,8 @@ struct batch {
 	struct job *jobs;
 	size_t count, next, done, inflight, concurrency;
 	/* One loop's share, run by batch_loop() on a thread of its own. */
-	const struct dns_options *dns_opt;
-	const struct spf_options *spf_opt;
-	int err;
+	struct event_base *base;
+	struct dns *dns;
 };
 
 struct single {
@@ -205,27 +204,13 @@ static void *
 batch_loop(void *arg)
 {
 	struct batch *b = arg;
-	struct event_base *base = event_base_new();
-	struct dns *dns;
-	char err[256];
 
-	dns = dns_new_unbound(base, b->dns_opt, err, sizeof(err));
-	if (dns == NULL) {
-		fprintf(stderr, "mxgate spf: resolver: %s\n", err);
-		b->err = 1;
-		event_base_free(base);
-		return NULL;
-	}
-	b->spf = spf_new(base, dns, b->spf_opt);
 	batch_fill(b);
 	/* Not event_base_dispatch(): the resolver keeps events of its own
 	 * (a retry, a TCP connection) long after the last answer. */
 	while (b->done < b->count)
-		if (event_base_loop(base, EVLOOP_ONCE) != 0)
+		if (event_base_loop(b->base, EVLOOP_ONCE) != 0)
 			break;
-	spf_free(b->spf);
-	dns_free(dns);
-	event_base_free(base);
 	return NULL;
 }
 
@@ -236,7 +221,7 @@ run_batch(const struct dns_options *dns_opt,
 {
 	struct batch *share = xcalloc(loops, sizeof(*share));
 	pthread_t *threads = xcalloc(loops, sizeof(*threads));
-	struct job *jobs;
+	struct job *jobs = NULL;
 	size_t count, per, i;
 	double t0, secs, *lat;
 	unsigned l;
@@ -248,33 +233,39 @@ run_batch(const struct dns_options *dns_opt,
 		rc = 2;
 		goto out;
 	}
+	/* The loops are made first, as the server makes them at start. */
 	per = (count + loops - 1) / loops;
-	t0 = now_us();
 	for (l = 0; l < loops; l++) {
 		struct batch *b = &share[l];
 		size_t first = per * l < count ? per * l : count;
+		char err[256];
 
 		b->jobs = jobs + first;
 		b->count = count - first < per ? count - first : per;
 		b->concurrency = (concurrency + loops - 1 - l) / loops;
-		b->dns_opt = dns_opt;
-		b->spf_opt = spf_opt;
-		if (pthread_create(&threads[l], NULL, batch_loop, b) != 0) {
+		b->base = event_base_new();
+		b->dns = dns_new_unbound(b->base, dns_opt, err, sizeof(err));
+		if (b->dns == NULL) {
+			fprintf(stderr, "mxgate spf: resolver: %s\n", err);
+			rc = 1;
+			goto out;
+		}
+		b->spf = spf_new(b->base, b->dns, spf_opt);
+	}
+	t0 = now_us();
+	for (l = 0; l < loops; l++)
+		if (pthread_create(&threads[l], NULL, batch_loop, &share[l]) !=
+		    0) {
 			fprintf(stderr, "mxgate spf: no thread\n");
 			exit(1);
 		}
-	}
-	for (l = 0; l < loops; l++) {
+	for (l = 0; l < loops; l++)
 		pthread_join(threads[l], NULL);
-		rc |= share[l].err;
-	}
 	secs = (now_us() - t0) / 1e6;
 	lat = xmalloc(count * sizeof(*lat));
 	for (i = 0; i < count; i++) {
 		printf("%s\n", spf_result_str(jobs[i].result));
 		lat[i] = jobs[i].usec;
-		free(jobs[i].sender);
-		free(jobs[i].helo);
 	}
 	qsort(lat, count, sizeof(*lat), cmp_double);
 	fprintf(stderr, "checks=%zu seconds=%.3f rate=%.0f/s p50_us=%.1f "
@@ -282,8 +273,18 @@ run_batch(const struct dns_options *dns_opt,
 	    (double)count / secs, lat[count / 2], lat[count * 99 / 100],
 	    concurrency, loops);
 	free(lat);
-	free(jobs);
 out:
+	for (l = 0; l < loops; l++) {
+		spf_free(share[l].spf);
+		dns_free(share[l].dns);
+		if (share[l].base)
+			event_base_free(share[l].base);
+	}
+	for (i = 0; i < count; i++) {
+		free(jobs[i].sender);
+		free(jobs[i].helo);
+	}
+	free(jobs);
 	free(share);
 	free(threads);
 	return rc;
