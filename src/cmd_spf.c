@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +41,17 @@ struct job {
 	double started, usec;
 };
 
+/*
+ * One loop of a batch, run by batch_loop() on a thread of its own. The
+ * loops take their next check from one shared counter, as connections go
+ * to whichever loop accepts them, so none idles while another has a queue.
+ */
 struct batch {
 	struct spf *spf;
 	struct job *jobs;
-	size_t count, next, done, inflight, concurrency;
-	/* One loop's share, run by batch_loop() on a thread of its own. */
+	size_t count;
+	atomic_size_t *next;
+	size_t inflight, concurrency;
 	struct event_base *base;
 	struct dns *dns;
 };
@@ -119,7 +126,6 @@ on_job(void *arg, const struct spf_outcome *o)
 
 	j->result = o->result;
 	j->usec = now_us() - j->started;
-	b->done++;
 	b->inflight--;
 	batch_fill(b);
 }
@@ -127,16 +133,19 @@ on_job(void *arg, const struct spf_outcome *o)
 static void
 batch_fill(struct batch *b)
 {
-	while (b->inflight < b->concurrency && b->next < b->count) {
-		struct job *j = &b->jobs[b->next++];
+	while (b->inflight < b->concurrency) {
+		size_t i = atomic_fetch_add(b->next, 1);
+		struct job *j;
 
+		if (i >= b->count)
+			return;
+		j = &b->jobs[i];
 		j->batch = b;
 		j->started = now_us();
 		b->inflight++;
 		if (spf_check_start(b->spf, (struct sockaddr *)&j->ss,
 		    j->sender, j->helo, on_job, j) == NULL) {
 			b->inflight--;
-			b->done++;
 			j->result = SPF_PERMERROR;
 		}
 	}
@@ -208,7 +217,7 @@ batch_loop(void *arg)
 	batch_fill(b);
 	/* Not event_base_dispatch(): the resolver keeps events of its own
 	 * (a retry, a TCP connection) long after the last answer. */
-	while (b->done < b->count)
+	while (b->inflight > 0)
 		if (event_base_loop(b->base, EVLOOP_ONCE) != 0)
 			break;
 	return NULL;
@@ -222,7 +231,8 @@ run_batch(const struct dns_options *dns_opt,
 	struct batch *share = xcalloc(loops, sizeof(*share));
 	pthread_t *threads = xcalloc(loops, sizeof(*threads));
 	struct job *jobs = NULL;
-	size_t count, per, i;
+	atomic_size_t next = 0;
+	size_t count, i;
 	double t0, secs, *lat;
 	unsigned l;
 	int rc = 0;
@@ -234,14 +244,13 @@ run_batch(const struct dns_options *dns_opt,
 		goto out;
 	}
 	/* The loops are made first, as the server makes them at start. */
-	per = (count + loops - 1) / loops;
 	for (l = 0; l < loops; l++) {
 		struct batch *b = &share[l];
-		size_t first = per * l < count ? per * l : count;
 		char err[256];
 
-		b->jobs = jobs + first;
-		b->count = count - first < per ? count - first : per;
+		b->jobs = jobs;
+		b->count = count;
+		b->next = &next;
 		b->concurrency = (concurrency + loops - 1 - l) / loops;
 		b->base = event_base_new();
 		b->dns = dns_new_unbound(b->base, dns_opt, err, sizeof(err));
