@@ -119,9 +119,22 @@ loop_run(void *arg)
 }
 
 /*
+ * The loops share DNS_PORTS_DEFAULT source ports for their queries in
+ * flight (each port is memory in every context, used or not), down to
+ * DNS_PORTS_MIN a loop.
+ */
+static unsigned
+serve_dns_ports(unsigned loops)
+{
+	unsigned ports = DNS_PORTS_DEFAULT / loops;
+
+	return ports < DNS_PORTS_MIN ? DNS_PORTS_MIN : ports;
+}
+
+/*
  * Every connection is a descriptor, and so is every DNS query in flight
- * (libunbound's outgoing-range is 8192, in each loop); the usual soft
- * limit (1024) is far below that. Take the whole hard limit, and while
+ * (a port each, serve_dns_ports() in each loop); the usual soft limit
+ * (1024) is far below that. Take the whole hard limit, and while
  * still root raise the hard limit too when it cannot hold
  * max_connections.
  */
@@ -129,8 +142,8 @@ static void
 raise_fd_limit(const struct config *conf, unsigned loops)
 {
 	/* Sessions, resolver ports, listeners, spool and delivery files. */
-	rlim_t want = (rlim_t)conf->max_connections + 8192 * (rlim_t)loops +
-	    256;
+	rlim_t want = (rlim_t)conf->max_connections +
+	    (rlim_t)serve_dns_ports(loops) * loops + 256;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -196,6 +209,7 @@ serve_start_loops(struct serve *sv, const struct config *conf,
 		.server_count = conf->dns_server_count,
 		.timeout_ms = conf->dns_timeout_ms,
 		.trust_anchor = conf->dns_trust_anchor,
+		.ports = serve_dns_ports(sv->count),
 	};
 	char err[512];
 	unsigned i;

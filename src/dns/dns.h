@@ -94,7 +94,17 @@ struct dns_options {
 	size_t server_count;
 	unsigned timeout_ms; /* per query, 0 for the default (5 s) */
 	const char *trust_anchor; /* file, or NULL: no DNSSEC validation */
+	/*
+	 * Random source ports for the queries in flight, one a query (0 for
+	 * DNS_PORTS_DEFAULT); up to half as many queries at once. Each costs
+	 * memory at start whether used or not (about 0.8 KB), so several
+	 * loops share DNS_PORTS_DEFAULT rather than take it each.
+	 */
+	unsigned ports;
 };
+
+#define DNS_PORTS_DEFAULT 8192
+#define DNS_PORTS_MIN 1024
 
 /*
  * A resolver running in base. On failure returns NULL and writes a one-line

@@ -372,7 +372,8 @@ ub_transparent(struct ub_ctx *ctx, const char *zone)
 /*
  * Tuned for a gateway that forwards to a recursive resolver: thousands of
  * lookups in flight (the defaults allow 1024 queries, spread over few
- * ports), and a first answer that may take a second while that resolver
+ * ports; here dns_options.ports ports, half as many queries), and a first
+ * answer that may take a second while that resolver
  * recurses (the default waits 376 ms, then asks again and drops the late
  * answer, so a slow name costs several round trips).
  *
@@ -386,8 +387,6 @@ ub_transparent(struct ub_ctx *ctx, const char *zone)
  * error on a connected socket does not end a query sooner there.
  */
 static const char *const ub_tuning[][2] = {
-	{ "num-queries-per-thread:", "4096" },
-	{ "outgoing-range:", "8192" },
 	/* A forwarder not heard from yet: 2 s before asking again. */
 	{ "unknown-server-time-limit:", "2000" },
 	/*
@@ -404,12 +403,19 @@ static int
 ub_setup(struct ub_ctx *ctx, const struct dns_options *opt, char *err,
     size_t errsz)
 {
-	char fwd[FWD_MAX], zone[32];
+	char fwd[FWD_MAX], zone[32], n[16];
+	unsigned ports = opt->ports ? opt->ports : DNS_PORTS_DEFAULT;
 	size_t i;
 	int rc;
 
 	/* Forwarders on loopback are normal here (a local cache, tests). */
 	if ((rc = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")))
+		goto fail;
+	snprintf(n, sizeof(n), "%u", ports);
+	if ((rc = ub_ctx_set_option(ctx, "outgoing-range:", n)))
+		goto fail;
+	snprintf(n, sizeof(n), "%u", ports / 2);
+	if ((rc = ub_ctx_set_option(ctx, "num-queries-per-thread:", n)))
 		goto fail;
 	for (i = 0; i < sizeof(ub_tuning) / sizeof(ub_tuning[0]); i++)
 		if ((rc = ub_ctx_set_option(ctx, ub_tuning[i][0],

@@ -171,7 +171,7 @@ static struct dns *
 resolver(struct fix *f, unsigned timeout_ms)
 {
 	const char *servers[] = { f->addr };
-	struct dns_options opt = { servers, 1, timeout_ms, NULL };
+	struct dns_options opt = { servers, 1, timeout_ms, NULL, 0 };
 	char err[256];
 	struct dns *d = dns_new_unbound(f->base, &opt, err, sizeof(err));
 
@@ -410,7 +410,7 @@ test_two_servers(void **state)
 	socklen_t len = sizeof(sin);
 	char dead[64], err[256];
 	const char *servers[2] = { dead, f->addr };
-	struct dns_options opt = { servers, 2, 5000, NULL };
+	struct dns_options opt = { servers, 2, 5000, NULL, 0 };
 	struct got g;
 	int fd, i;
 
