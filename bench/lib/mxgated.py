@@ -7,6 +7,7 @@
 
 extra_listen adds listeners ("127.0.6.25:PORT"); max_per_ip raises the
 per-address (IPv6: per /64) connection cap for load from one network.
+The environment's LOOPS sets [server] loops (default auto).
 
 The configuration follows DESIGN.md: the bench's Knot server as the only
 DNS server, the recipient domain opted in to anonymous IPv6 mail, spool and
@@ -26,6 +27,7 @@ listen = {listen}
 spool = ./spool
 max_connections = 10000
 max_connections_per_ip = {max_per_ip}
+loops = {loops}
 
 [dns]
 servers = {dns}
@@ -90,6 +92,7 @@ class Mxgate:
         with open(self.conf, "w") as f:
             listen = [f"[{self.host}]:{self.port}"] + self.extra_listen
             f.write(CONF.format(domain=self.domain, listen=", ".join(listen),
+                                loops=os.environ.get("LOOPS", "auto"),
                                 max_per_ip=self.max_per_ip, dns=self.dns,
                                 ptr_check=self.ptr_check))
         log = open(os.path.join(self.dir, "mxgate.log"), "w")
