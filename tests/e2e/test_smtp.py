@@ -31,6 +31,13 @@ def ehlo(host, port, source=None):
     return d, lines
 
 
+def start_data(d):
+    """A transaction to bob@example.test, up to the 354 of DATA."""
+    d.cmd("MAIL FROM:<a@sender.test>", 250)
+    d.cmd("RCPT TO:<bob@example.test>", 250)
+    d.cmd("DATA", 354)
+
+
 @pytest.mark.parametrize("family", ["::1", "127.0.0.1", "v6range"])
 def test_one_recipient_each_family(mx, family, request):
     source = None
@@ -323,9 +330,7 @@ def test_size_limits(mx):
     d.send(b"Subject: big\r\n\r\n" + (b"z" * 998 + b"\r\n") * 70 + b".\r\n")
     d.expect(552, "5.3.4")
     # The session goes on; the next message fits.
-    d.cmd("MAIL FROM:<a@sender.test>", 250)
-    d.cmd("RCPT TO:<bob@example.test>", 250)
-    d.cmd("DATA", 354)
+    start_data(d)
     d.send(stuff(MSG) + b".\r\n")
     d.expect(250)
     got = m.messages("example.test", "bob", 1)
@@ -417,9 +422,7 @@ def test_command_timeout(mx):
 def test_data_timeout_keeps_nothing(mx):
     m = mx(server={"timeout_data": "1s", "timeout_command": "30s"})
     d, _ = ehlo(*m.addr("::1"))
-    d.cmd("MAIL FROM:<a@sender.test>", 250)
-    d.cmd("RCPT TO:<bob@example.test>", 250)
-    d.cmd("DATA", 354)
+    start_data(d)
     d.send(b"Subject: slow\r\n\r\npart")
     d.expect(421, "4.4.2")
     assert d.closed()
@@ -503,9 +506,7 @@ def test_loops_share_connections_spool_and_shutdown(mx):
              re.finditer(r"s=([0-9a-f]{8})[0-9a-f]{4} connect", m.log())}
     assert len(loops) == 2
     for i, d in enumerate(held):
-        d.cmd("MAIL FROM:<a@sender.test>", 250)
-        d.cmd("RCPT TO:<bob@example.test>", 250)
-        d.cmd("DATA", 354)
+        start_data(d)
         d.send(f"Subject: {i}\r\n\r\nbody {i}\r\n".encode())
     m.proc.send_signal(15)
     m.wait_log(r"shutdown sessions=16")
@@ -526,9 +527,7 @@ def test_one_loop(mx):
     m = mx(server={"loops": "1"})
     m.wait_log(r"ready .* loops=1")
     d, _ = ehlo(*m.addr("::1"))
-    d.cmd("MAIL FROM:<a@sender.test>", 250)
-    d.cmd("RCPT TO:<bob@example.test>", 250)
-    d.cmd("DATA", 354)
+    start_data(d)
     d.send(b"Subject: one\r\n\r\nx\r\n.\r\n")
     d.expect(250, "2.0.0")
     [got] = m.messages("example.test", "bob", 1)
@@ -554,9 +553,7 @@ def test_sigterm_finishes_transaction(mx):
     m = mx()
     busy, _ = ehlo(*m.addr("::1"))
     idle, _ = ehlo(*m.addr("127.0.0.1"))
-    busy.cmd("MAIL FROM:<a@sender.test>", 250)
-    busy.cmd("RCPT TO:<bob@example.test>", 250)
-    busy.cmd("DATA", 354)
+    start_data(busy)
     busy.send(b"Subject: in flight\r\n\r\npart one\r\n")
     m.proc.send_signal(15)
     # The idle session is told at once; the listener is gone.
