@@ -83,14 +83,8 @@ wait_queue_empty() {
 
 # --- mxgate, its checks answered by a Knot on loopback (bench/smtp/zones.py)
 mkdir -p "$work/mx"
-/usr/bin/python3 bench/smtp/zones.py > "$work/dns.addr" 2>"$work/dns.log" &
-dns_pid=$!
-for _ in $(seq 100); do
-	[ -s "$work/dns.addr" ] && break
-	sleep 0.1
-done
-dns_addr=$(cat "$work/dns.addr")
-[ -n "$dns_addr" ] || { cat "$work/dns.log" >&2; exit 1; }
+. bench/smtp/zones.sh
+zones_start "$work"
 cat > "$work/mx/mxgate.conf" <<CONF
 [server]
 hostname = mx.example.test
