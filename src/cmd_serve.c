@@ -104,9 +104,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	sv->stopping = true;
 	log_info("signal=%d shutting down", (int)sig);
+	/* The first loop's shutdown logs the sessions of every loop: it goes
+	 * before the others start closing theirs. */
+	smtp_server_shutdown(sv->loops[0].srv, on_drained, &sv->loops[0]);
 	for (i = 1; i < sv->count; i++)
 		handoff_post(sv->loops[i].stop, NULL);
-	smtp_server_shutdown(sv->loops[0].srv, on_drained, &sv->loops[0]);
 }
 
 static void *
