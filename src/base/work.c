@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -30,6 +32,7 @@ struct work_pool {
 	int efd;
 	pthread_t *threads;
 	unsigned nthreads;
+	int nice; /* added to each thread's nice value */
 
 	pthread_mutex_t lock;
 	pthread_cond_t todo_cv; /* a job was queued, or stopping */
@@ -68,12 +71,32 @@ list_pop(struct work_list *l)
 	return j;
 }
 
+/* On Linux a nice value is per thread: this one alone steps back. */
+static void
+thread_nice(int nice)
+{
+	static atomic_bool warned;
+	id_t tid = (id_t)gettid();
+	int cur;
+
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0)
+		cur = cur + nice > 19 ? 19 : cur + nice;
+	if ((errno != 0 || setpriority(PRIO_PROCESS, tid, cur) < 0) &&
+	    !atomic_exchange(&warned, true))
+		log_warn("work: cannot lower a worker's priority: %s",
+		    strerror(errno));
+}
+
 static void *
 work_thread(void *p)
 {
 	struct work_pool *pool = p;
 	struct work_job *j;
 
+	if (pool->nice > 0)
+		thread_nice(pool->nice);
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		bool wake;
@@ -142,11 +165,18 @@ work_on_event(evutil_socket_t fd, short what, void *arg)
 struct work_pool *
 work_new(struct event_base *base, unsigned nthreads)
 {
+	return work_new_background(base, nthreads, 0);
+}
+
+struct work_pool *
+work_new_background(struct event_base *base, unsigned nthreads, int nice)
+{
 	struct work_pool *pool = xcalloc(1, sizeof *pool);
 	unsigned i;
 	int rc;
 
 	pool->base = base;
+	pool->nice = nice;
 	pool->nthreads = nthreads ? nthreads : 1;
 	list_init(&pool->todo);
 	list_init(&pool->finished);

@@ -24,6 +24,15 @@ struct work_pool;
 typedef void work_fn(void *arg);
 
 struct work_pool *work_new(struct event_base *base, unsigned nthreads);
+/*
+ * The same, for work nobody is waiting for (delivery after the 250): each
+ * thread raises its own nice value by nice, up to 19, so that the CPU goes
+ * to the loop's sessions first. It is still scheduled under full load (a
+ * tenth of a core per thread at +10). Failing to lower the priority is
+ * logged once, not fatal.
+ */
+struct work_pool *work_new_background(struct event_base *base,
+    unsigned nthreads, int nice);
 /* Drains, then stops the threads and frees. NULL is fine. */
 void work_free(struct work_pool *pool);
 

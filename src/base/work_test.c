@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -95,12 +96,63 @@ test_work_drain_follows_chains(void **state)
 	event_base_free(c.base);
 }
 
+struct nice_ctx {
+	atomic_int seen[4]; /* nice value of each job's thread */
+	atomic_int n;
+};
+
+static void
+nice_run(void *arg)
+{
+	struct nice_ctx *c = arg;
+
+	atomic_store(&c->seen[atomic_fetch_add(&c->n, 1)],
+	    getpriority(PRIO_PROCESS, (id_t)gettid()));
+	usleep(1000); /* so that the next job is another thread's */
+}
+
+static void
+run_nice_jobs(struct work_pool *pool, struct nice_ctx *c)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		work_submit(pool, nice_run, NULL, c);
+	work_drain(pool);
+}
+
+/* Background threads step back by their nice increment; no one else does. */
+static void
+test_work_background_threads_are_nicer(void **state)
+{
+	struct event_base *base = event_base_new();
+	int own = getpriority(PRIO_PROCESS, (id_t)gettid()), i;
+	struct nice_ctx bg = { 0 }, fg = { 0 };
+	struct work_pool *pool;
+
+	(void)state;
+	assert_true(own <= 14);
+	pool = work_new_background(base, 2, 5);
+	run_nice_jobs(pool, &bg);
+	work_free(pool);
+	pool = work_new(base, 2);
+	run_nice_jobs(pool, &fg);
+	work_free(pool);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(atomic_load(&bg.seen[i]), own + 5);
+		assert_int_equal(atomic_load(&fg.seen[i]), own);
+	}
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), own);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_work_completes_in_loop),
 		cmocka_unit_test(test_work_drain_follows_chains),
+		cmocka_unit_test(test_work_background_threads_are_nicer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
