@@ -108,7 +108,7 @@ nice_run(void *arg)
 
 	atomic_store(&c->seen[atomic_fetch_add(&c->n, 1)],
 	    getpriority(PRIO_PROCESS, (id_t)gettid()));
-	usleep(1000); /* so that the next job is another thread's */
+	usleep(1000); /* keeps this thread busy: the other takes jobs too */
 }
 
 static void
