@@ -142,7 +142,8 @@ main(int argc, char **argv)
 		int i;
 
 		b.base = event_base_new();
-		b.spool = spool_open(b.base, dir, err, sizeof err);
+		b.spool = spool_open(b.base, dir, spool_commit_threads(1), err,
+		    sizeof err);
 		if (!b.spool) {
 			fprintf(stderr, "%s\n", err);
 			return 1;

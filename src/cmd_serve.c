@@ -224,7 +224,8 @@ serve_start_loops(struct serve *sv, const struct config *conf,
 			log_warn("dns error=\"%s\"", err);
 			return -1;
 		}
-		lp->spool = i == 0 ? spool : spool_attach(spool, lp->base);
+		lp->spool = i == 0 ? spool : spool_attach(spool, lp->base,
+		    spool_commit_threads(sv->count));
 		if (i > 0)
 			lp->stop = handoff_new(lp->base, on_stop, lp);
 		smtp_server_start(lp->srv, lp->spool, lp->dns);
@@ -308,7 +309,8 @@ cmd_serve(int argc, char **argv)
 	}
 	if (drop_privileges(conf->user) != 0)
 		goto out;
-	spool = spool_open(sv.loops[0].base, conf->spool, err, sizeof err);
+	spool = spool_open(sv.loops[0].base, conf->spool,
+	    spool_commit_threads(sv.count), err, sizeof err);
 	if (!spool) {
 		log_warn("spool dir=%s error=\"%s\"", conf->spool, err);
 		goto out;

@@ -87,7 +87,8 @@ h_start_spool(struct harness *h)
 {
 	char err[256];
 
-	h->spool = spool_open(h->base, h->spooldir, err, sizeof err);
+	h->spool = spool_open(h->base, h->spooldir, spool_commit_threads(1),
+	    err, sizeof err);
 	if (h->spool == NULL)
 		fail_msg("spool_open: %s", err);
 }

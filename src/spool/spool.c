@@ -28,11 +28,15 @@
  */
 #define SPOOL_CHUNK (64 * 1024)
 /*
- * Concurrent fdatasyncs of different slots share one journal commit in the
- * file system, so throughput grows with the commits in flight: enough
- * threads that every busy session can have its sync outstanding.
+ * Concurrent fdatasyncs of different slots share the disk's cache flushes,
+ * so throughput grows with the commits in flight: enough threads that
+ * every busy session can have its sync outstanding. The loops of a server
+ * share SPOOL_THREADS_ALL, each keeping at most SPOOL_THREADS_LOOP and
+ * at least SPOOL_THREADS_MIN.
  */
-#define SPOOL_THREADS 16
+#define SPOOL_THREADS_LOOP 16
+#define SPOOL_THREADS_ALL 32
+#define SPOOL_THREADS_MIN 2
 /*
  * A freed slot bigger than this is cut back to nothing, so that a burst of
  * big messages does not hold on to the disk; smaller ones keep their
@@ -454,8 +458,19 @@ spool_recover(struct spool *spool)
 	    spool->next_slot);
 }
 
+unsigned
+spool_commit_threads(unsigned loops)
+{
+	unsigned n = SPOOL_THREADS_ALL / (loops ? loops : 1);
+
+	if (n > SPOOL_THREADS_LOOP)
+		return SPOOL_THREADS_LOOP;
+	return n < SPOOL_THREADS_MIN ? SPOOL_THREADS_MIN : n;
+}
+
 struct spool *
-spool_open(struct event_base *base, const char *dir, char *err, size_t errsz)
+spool_open(struct event_base *base, const char *dir, unsigned threads,
+    char *err, size_t errsz)
 {
 	struct spool *spool;
 	unsigned short rnd;
@@ -496,7 +511,7 @@ spool_open(struct event_base *base, const char *dir, char *err, size_t errsz)
 		spool_close(spool);
 		return NULL;
 	}
-	spool->pool = work_new(base, SPOOL_THREADS);
+	spool->pool = work_new(base, threads);
 	return spool;
 }
 
@@ -980,7 +995,7 @@ remote_queued(void *arg, void *item)
 }
 
 struct spool *
-spool_attach(struct spool *main, struct event_base *base)
+spool_attach(struct spool *main, struct event_base *base, unsigned threads)
 {
 	struct spool *spool = xcalloc(1, sizeof *spool);
 
@@ -995,7 +1010,7 @@ spool_attach(struct spool *main, struct event_base *base)
 	if (main->remote_queued == NULL)
 		main->remote_queued = handoff_new(main->base, remote_queued,
 		    main);
-	spool->pool = work_new(base, SPOOL_THREADS);
+	spool->pool = work_new(base, threads);
 	return spool;
 }
 

@@ -67,11 +67,20 @@ struct spool_envelope {
 };
 
 /*
- * Opens (creating if needed) the spool in dir. On failure returns NULL and
- * writes a one-line reason to err.
+ * Commit threads for each handle (spool_open, spool_attach) of a server
+ * with this many loops: enough that every busy session can have its
+ * fdatasync in flight, without hundreds of idle threads on a many-core
+ * machine (16 a loop up to two loops, then fewer, at least 2).
  */
-struct spool *spool_open(struct event_base *base, const char *dir, char *err,
-    size_t errsz);
+unsigned spool_commit_threads(unsigned loops);
+
+/*
+ * Opens (creating if needed) the spool in dir, committing on threads of
+ * its own (spool_commit_threads()). On failure returns NULL and writes a
+ * one-line reason to err.
+ */
+struct spool *spool_open(struct event_base *base, const char *dir,
+    unsigned threads, char *err, size_t errsz);
 /* Waits for commits in flight, then frees. NULL is fine. */
 void spool_close(struct spool *spool);
 
@@ -83,7 +92,8 @@ void spool_close(struct spool *spool);
  * Only the spool of spool_open() takes spool_on_queued(). Close attached
  * spools (their loops stopped) before spool.
  */
-struct spool *spool_attach(struct spool *spool, struct event_base *base);
+struct spool *spool_attach(struct spool *spool, struct event_base *base,
+    unsigned threads);
 
 /* Starts a message in a free slot. NULL on a bad envelope (*err). */
 struct spool_msg *spool_msg_new(struct spool *spool,

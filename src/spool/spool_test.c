@@ -115,7 +115,8 @@ h_open(struct harness *h)
 {
 	char err[256];
 
-	h->spool = spool_open(h->base, h->spooldir, err, sizeof err);
+	h->spool = spool_open(h->base, h->spooldir, spool_commit_threads(1),
+	    err, sizeof err);
 	if (h->spool == NULL)
 		fail_msg("spool_open: %s", err);
 	spool_on_queued(h->spool, on_queued, h);
@@ -344,7 +345,8 @@ other_loop_run(void *arg)
 {
 	struct other_loop *o = arg;
 	struct event_base *base = event_base_new();
-	struct spool *spool = spool_attach(o->h->spool, base);
+	struct spool *spool = spool_attach(o->h->spool, base,
+	    spool_commit_threads(2));
 	int i, err;
 
 	/* No cmocka asserts off the test's thread: failures are recorded. */
@@ -688,10 +690,24 @@ test_envelope_limits(void **state)
 	assert_int_equal(err, ERR_BADSTATE);
 }
 
+/* Loops share the commit threads: 16 a loop at most, 2 at least. */
+static void
+test_commit_threads_per_loop(void **state)
+{
+	static const unsigned loops[] = { 0, 1, 2, 3, 4, 8, 16, 64 };
+	static const unsigned want[] = { 16, 16, 16, 10, 8, 4, 2, 2 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof loops / sizeof loops[0]; i++)
+		assert_int_equal(spool_commit_threads(loops[i]), want[i]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_commit_threads_per_loop),
 		cmocka_unit_test_setup_teardown(test_commit_and_read_back,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_reads_from_memory,
