@@ -28,17 +28,11 @@ struct handoff {
 	struct handoff_item *head, **tail;
 };
 
-static void
-handoff_on_event(evutil_socket_t fd, short what, void *arg)
+void
+handoff_run(struct handoff *ho)
 {
-	struct handoff *ho = arg;
 	struct handoff_item *batch, *it;
-	uint64_t n;
 
-	(void)what;
-	/* Read before taking the batch: a later post then wakes us again. */
-	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
-		fatal("handoff: eventfd read: %s", strerror(errno));
 	pthread_mutex_lock(&ho->lock);
 	batch = ho->head;
 	ho->head = NULL;
@@ -49,6 +43,18 @@ handoff_on_event(evutil_socket_t fd, short what, void *arg)
 		ho->fn(ho->arg, it->item);
 		free(it);
 	}
+}
+
+static void
+handoff_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	(void)what;
+	/* Read before taking the batch: a later post then wakes us again. */
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		fatal("handoff: eventfd read: %s", strerror(errno));
+	handoff_run(arg);
 }
 
 struct handoff *

@@ -26,6 +26,12 @@ typedef void handoff_discard_fn(void *item);
 struct handoff *handoff_new(struct event_base *base, handoff_fn *fn,
     void *arg);
 void handoff_post(struct handoff *ho, void *item);
+/*
+ * Hands over every item posted so far, now, in the calling thread (the
+ * handoff's loop thread): what the wake-up would do, for a caller that
+ * waits without returning to its loop.
+ */
+void handoff_run(struct handoff *ho);
 /* NULL is fine. */
 void handoff_free(struct handoff *ho, handoff_discard_fn *discard);
 

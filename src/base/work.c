@@ -4,15 +4,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
+#include "base/handoff.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -27,9 +24,7 @@ struct work_list {
 };
 
 struct work_pool {
-	struct event_base *base;
-	struct event *ev;
-	int efd;
+	struct handoff *finished; /* run, for done() in the loop */
 	pthread_t *threads;
 	unsigned nthreads;
 	int nice; /* added to each thread's nice value */
@@ -37,10 +32,11 @@ struct work_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t todo_cv; /* a job was queued, or stopping */
 	pthread_cond_t done_cv; /* a job finished (for work_drain) */
-	struct work_list todo, finished;
+	struct work_list todo;
+	unsigned long ran; /* jobs run and handed back */
 	bool stopping;
-	/* Submitted and not yet called back; loop thread only. */
-	unsigned long pending;
+	/* Loop thread only: submitted and not yet called back; called back. */
+	unsigned long pending, completed;
 };
 
 static void
@@ -99,8 +95,6 @@ work_thread(void *p)
 		thread_nice(pool->nice);
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		bool wake;
-
 		while (pool->todo.head == NULL && !pool->stopping)
 			pthread_cond_wait(&pool->todo_cv, &pool->lock);
 		j = list_pop(&pool->todo);
@@ -108,58 +102,28 @@ work_thread(void *p)
 			break;
 		pthread_mutex_unlock(&pool->lock);
 		j->run(j->arg);
+		/* Posted before it is counted: work_drain then finds it. */
+		handoff_post(pool->finished, j);
 		pthread_mutex_lock(&pool->lock);
-		/* One eventfd write per batch: the loop takes them all. */
-		wake = pool->finished.head == NULL;
-		list_push(&pool->finished, j);
+		pool->ran++;
 		pthread_cond_broadcast(&pool->done_cv);
-		if (wake) {
-			uint64_t one = 1;
-
-			if (write(pool->efd, &one, sizeof one) < 0 &&
-			    errno != EAGAIN)
-				fatal("work: eventfd write: %s",
-				    strerror(errno));
-		}
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
 }
 
-/* Calls back every finished job; returns how many. Loop thread only. */
-static unsigned long
-work_complete(struct work_pool *pool)
-{
-	struct work_list batch;
-	struct work_job *j;
-	unsigned long n = 0;
-
-	pthread_mutex_lock(&pool->lock);
-	batch = pool->finished;
-	if (batch.head == NULL)
-		list_init(&batch);
-	list_init(&pool->finished);
-	pthread_mutex_unlock(&pool->lock);
-	while ((j = list_pop(&batch)) != NULL) {
-		pool->pending--;
-		if (j->done)
-			j->done(j->arg);
-		free(j);
-		n++;
-	}
-	return n;
-}
-
+/* A finished job, handed back to the loop thread. */
 static void
-work_on_event(evutil_socket_t fd, short what, void *arg)
+work_complete(void *arg, void *item)
 {
-	uint64_t n;
+	struct work_pool *pool = arg;
+	struct work_job *j = item;
 
-	(void)what;
-	/* Read before completing: a later write then wakes us again. */
-	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
-		fatal("work: eventfd read: %s", strerror(errno));
-	work_complete(arg);
+	pool->pending--;
+	pool->completed++;
+	if (j->done)
+		j->done(j->arg);
+	free(j);
 }
 
 struct work_pool *
@@ -175,20 +139,13 @@ work_new_background(struct event_base *base, unsigned nthreads, int nice)
 	unsigned i;
 	int rc;
 
-	pool->base = base;
 	pool->nice = nice;
 	pool->nthreads = nthreads ? nthreads : 1;
 	list_init(&pool->todo);
-	list_init(&pool->finished);
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->todo_cv, NULL);
 	pthread_cond_init(&pool->done_cv, NULL);
-	pool->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (pool->efd < 0)
-		fatal("work: eventfd: %s", strerror(errno));
-	pool->ev = event_new(base, pool->efd, EV_READ | EV_PERSIST,
-	    work_on_event, pool);
-	event_add(pool->ev, NULL);
+	pool->finished = handoff_new(base, work_complete, pool);
 	pool->threads = xcalloc(pool->nthreads, sizeof *pool->threads);
 	for (i = 0; i < pool->nthreads; i++) {
 		rc = pthread_create(&pool->threads[i], NULL, work_thread,
@@ -219,10 +176,11 @@ work_drain(struct work_pool *pool)
 {
 	while (pool->pending) {
 		pthread_mutex_lock(&pool->lock);
-		while (pool->finished.head == NULL)
+		/* <=: a run may have taken a job before its worker counted it. */
+		while (pool->ran <= pool->completed)
 			pthread_cond_wait(&pool->done_cv, &pool->lock);
 		pthread_mutex_unlock(&pool->lock);
-		work_complete(pool);
+		handoff_run(pool->finished);
 	}
 }
 
@@ -240,8 +198,7 @@ work_free(struct work_pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 	for (i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
-	event_free(pool->ev);
-	close(pool->efd);
+	handoff_free(pool->finished, NULL);
 	pthread_cond_destroy(&pool->todo_cv);
 	pthread_cond_destroy(&pool->done_cv);
 	pthread_mutex_destroy(&pool->lock);

@@ -4,7 +4,7 @@
  *
  * work_submit() queues a job from the loop thread; run(arg) executes on one
  * of the pool's threads, then done(arg) is called back in the loop thread
- * (all completions that are ready together come back through one eventfd
+ * (through a base/handoff: the completions ready together come back in one
  * wake-up). A job's run() must not touch loop-owned state; done() may, and
  * may submit more jobs. Jobs start in submission order but run in parallel,
  * so they may finish in any order.
