@@ -252,13 +252,12 @@ ub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
 		r->live->prev = q;
 	r->live = q;
 	ub_escape_name(name, esc);
-	if (r->started) {
-		rc = ub_resolve_event(r->ctx, esc, (int)type, CLASS_IN, q,
-		    ubq_done, &id);
-	} else {
+	/* The first query finishes setting the context up (see the top). */
+	if (!r->started)
 		pthread_mutex_lock(&ub_global_lock);
-		rc = ub_resolve_event(r->ctx, esc, (int)type, CLASS_IN, q,
-		    ubq_done, &id);
+	rc = ub_resolve_event(r->ctx, esc, (int)type, CLASS_IN, q, ubq_done,
+	    &id);
+	if (!r->started) {
 		pthread_mutex_unlock(&ub_global_lock);
 		r->started = true;
 	}
