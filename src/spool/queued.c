@@ -225,14 +225,36 @@ spool_queued_remove(struct spool_queued *q)
 	return rc;
 }
 
+/*
+ * The bytes of a slot file, read rather than mapped: the server may
+ * truncate a slot while we look (a delivered message), and a mapping
+ * would then fault. A shorter read just scans as incomplete.
+ */
+static size_t
+list_read(int fd, size_t size, char *p)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n = pread(fd, p + got, size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
 /* One slot for spool_list(): 1 listed, 0 not a queued message. */
 static int
 list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
 {
 	struct spool_file_info info;
 	struct stat st;
-	size_t done = 0;
-	void *map;
+	size_t done = 0, len;
+	char *p;
 	int fd, rc = 0;
 
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
@@ -243,18 +265,16 @@ list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
 		close(fd);
 		return 0;
 	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	p = xmalloc((size_t)st.st_size);
+	len = list_read(fd, (size_t)st.st_size, p);
 	close(fd);
-	if (map == MAP_FAILED)
-		return 0;
-	if (spool_file_scan(map, (size_t)st.st_size, &info) == 0 &&
-	    info.complete) {
-		spool_done_walk(map, (size_t)st.st_size, &info, NULL, &done);
+	if (spool_file_scan(p, len, &info) == 0 && info.complete) {
+		spool_done_walk(p, len, &info, NULL, &done);
 		if (cb)
 			cb(arg, &info, done);
 		rc = 1;
 	}
-	munmap(map, (size_t)st.st_size);
+	free(p);
 	return rc;
 }
 

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -690,6 +692,72 @@ test_envelope_limits(void **state)
 	assert_int_equal(err, ERR_BADSTATE);
 }
 
+/* Cuts a slot file to nothing and writes it back, until told to stop. */
+struct truncator {
+	const char *path;
+	const struct buf *bytes;
+	atomic_bool stop;
+};
+
+static void *
+truncate_loop(void *arg)
+{
+	struct truncator *t = arg;
+	int fd = open(t->path, O_RDWR);
+
+	assert_true(fd >= 0);
+	while (!atomic_load(&t->stop)) {
+		assert_int_equal(ftruncate(fd, 0), 0);
+		assert_int_equal(pwrite(fd, t->bytes->p, t->bytes->len, 0),
+		    (ssize_t)t->bytes->len);
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
+ * `mxgate queue` reads slots while the server frees them (a big slot is
+ * truncated): the listing sees the message or not, and never faults.
+ */
+static void
+test_list_while_slots_are_truncated(void **state)
+{
+	struct harness *h = *state;
+	const size_t body_len = 200 * 1024;
+	char *body = xmalloc(body_len), path[256];
+	struct truncator t = { .path = path };
+	struct spool_msg *msg;
+	struct buf bytes = { 0 };
+	pthread_t thread;
+	int err = 0, i, n;
+	FILE *f;
+
+	fill(body, body_len, 3);
+	h_open(h);
+	msg = spool_msg_new(h->spool, &env2, &err);
+	assert_int_equal(spool_msg_write(msg, body, body_len), 0);
+	spool_msg_commit(msg, on_commit, h);
+	wait_commits(h, 1);
+	assert_int_equal(h->commit_err, 0);
+	slot_path(h, h->last_id, path, sizeof path);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	buf_reserve(&bytes, body_len * 2);
+	bytes.len = fread(bytes.p, 1, body_len * 2, f);
+	fclose(f);
+	t.bytes = &bytes;
+	assert_int_equal(pthread_create(&thread, NULL, truncate_loop, &t), 0);
+	for (i = 0; i < 3000; i++) {
+		n = count_queued(h->spooldir);
+		assert_true(n == 0 || n == 1);
+	}
+	atomic_store(&t.stop, true);
+	pthread_join(thread, NULL);
+	assert_int_equal(count_queued(h->spooldir), 1);
+	buf_free(&bytes);
+	free(body);
+}
+
 /* Loops share the commit threads: 16 a loop at most, 2 at least. */
 static void
 test_commit_threads_per_loop(void **state)
@@ -726,6 +794,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_envelope_limits, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_list_while_slots_are_truncated, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

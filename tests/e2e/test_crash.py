@@ -77,6 +77,9 @@ class Server:
         self.addr = None
 
     def start(self):
+        # Each run's log is kept, for the history of a message that stays.
+        if self.mx.logfile.exists():
+            self.mx.logfile.rename(f"{self.mx.logfile}.{self.generation}")
         self.mx.start(timeout=30)
         with self.lock:
             self.addr = self.mx.addr("::1")
@@ -136,6 +139,17 @@ def scan_new(maildir_root, seen, partial):
                 seen[key] = mid
 
 
+def stuck_history(server):
+    """The log lines, of every run, that name a message still queued."""
+    ids = server.mx.queued()
+    logs = sorted(server.mx.logfile.parent.glob("mxgate.log*"),
+                  key=lambda f: f.stat().st_mtime_ns)
+    lines = [f"{f.name}: {line}" for f in logs
+             for line in f.read_text(errors="replace").splitlines()
+             if any(i in line for i in ids) or "warn" in line]
+    return f"queued: {ids}\n" + "\n".join(lines[-200:])
+
+
 def test_sigkill_loses_no_acknowledged_message(tmp_path):
     server = Server(tmp_path / "mx")
     server.start()
@@ -191,7 +205,8 @@ def crash_and_check(tmp_path, server):
     assert len(acked) == MESSAGES, "not every message was acknowledged"
 
     # Recovery delivers whatever was queued at the last kill.
-    assert server.mx.wait_queue_empty(timeout=60), "queue not drained"
+    assert server.mx.wait_queue_empty(timeout=60), \
+        f"queue not drained:\n{stuck_history(server)}"
     assert not any((tmp_path / "mx" / "spool" / "quarantine").iterdir()), \
         "a crash left an incomplete queue file"
     watching.set()
