@@ -140,14 +140,18 @@ def scan_new(maildir_root, seen, partial):
 
 
 def stuck_history(server):
-    """The log lines, of every run, that name a message still queued."""
+    """The log lines, of every run, that name a message still queued or
+    warn, and how the last run is doing."""
     ids = server.mx.queued()
     logs = sorted(server.mx.logfile.parent.glob("mxgate.log*"),
                   key=lambda f: f.stat().st_mtime_ns)
     lines = [f"{f.name}: {line}" for f in logs
              for line in f.read_text(errors="replace").splitlines()
              if any(i in line for i in ids) or "warn" in line]
-    return f"queued: {ids}\n" + "\n".join(lines[-200:])
+    tail = server.mx.log().splitlines()[-40:]
+    return (f"queued: {ids}\nserver exit status: {server.mx.proc.poll()}\n"
+            + "\n".join(lines[-200:]) + "\nlast log lines:\n"
+            + "\n".join(tail))
 
 
 def test_sigkill_loses_no_acknowledged_message(tmp_path):
