@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -67,6 +68,7 @@ struct spool {
 	struct event_base *base;
 	struct work_pool *pool;
 	int slotsfd, quarfd;
+	int lockfd; /* main only: held while the spool is open */
 	unsigned instance;
 	uint64_t nonce_state; /* loop thread */
 	/* Main only: queue ids committed by attached spools' loops. */
@@ -468,6 +470,47 @@ spool_commit_threads(unsigned loops)
 	return n < SPOOL_THREADS_MIN ? SPOOL_THREADS_MIN : n;
 }
 
+/*
+ * One server per spool: two would deliver the same messages and hand out
+ * the same slots. The lock goes with the process (flock), however it
+ * ends; the file names the holder for the error message.
+ */
+static int
+spool_lock(const char *dir, char *err, size_t errsz)
+{
+	char path[4096], pid[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			snprintf(err, errsz, "%s: in use by another mxgate "
+			    "(pid %s)", dir, pid[0] ? pid : "unknown");
+		else
+			snprintf(err, errsz, "%s: %s", path, strerror(e));
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct spool *
 spool_open(struct event_base *base, const char *dir, unsigned threads,
     char *err, size_t errsz)
@@ -482,13 +525,14 @@ spool_open(struct event_base *base, const char *dir, unsigned threads,
 	spool = xcalloc(1, sizeof *spool);
 	spool->main = spool;
 	spool->base = base;
-	spool->slotsfd = spool->quarfd = -1;
+	spool->slotsfd = spool->quarfd = spool->lockfd = -1;
 	pthread_mutex_init(&spool->hot_lock, NULL);
 	pthread_mutex_init(&spool->slot_lock, NULL);
 	spool->hot_tail = &spool->hot;
 	pthread_mutex_init(&spool->sync_lock, NULL);
 	pthread_cond_init(&spool->sync_cv, NULL);
-	if ((spool->slotsfd = open_subdir(dir, "slots", err, errsz)) < 0 ||
+	if ((spool->lockfd = spool_lock(dir, err, errsz)) < 0 ||
+	    (spool->slotsfd = open_subdir(dir, "slots", err, errsz)) < 0 ||
 	    (spool->quarfd = open_subdir(dir, "quarantine", err, errsz)) < 0) {
 		spool_close(spool);
 		return NULL;
@@ -537,6 +581,8 @@ spool_close(struct spool *spool)
 		close(spool->slotsfd);
 	if (spool->quarfd >= 0)
 		close(spool->quarfd);
+	if (spool->lockfd >= 0)
+		close(spool->lockfd);
 	while (spool->hot) {
 		struct spool_hot *h = spool->hot;
 

@@ -76,8 +76,10 @@ unsigned spool_commit_threads(unsigned loops);
 
 /*
  * Opens (creating if needed) the spool in dir, committing on threads of
- * its own (spool_commit_threads()). On failure returns NULL and writes a
- * one-line reason to err.
+ * its own (spool_commit_threads()). A spool is open in one process at a
+ * time (dir/lock): another open fails until this one is closed or its
+ * process ends. On failure returns NULL and writes a one-line reason to
+ * err.
  */
 struct spool *spool_open(struct event_base *base, const char *dir,
     unsigned threads, char *err, size_t errsz);

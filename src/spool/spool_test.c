@@ -758,6 +758,23 @@ test_list_while_slots_are_truncated(void **state)
 	free(body);
 }
 
+/* A second server on the same spool is refused, and told who holds it. */
+static void
+test_one_process_per_spool(void **state)
+{
+	struct harness *h = *state;
+	char err[256], want[64];
+
+	h_open(h);
+	assert_null(spool_open(h->base, h->spooldir, 2, err, sizeof err));
+	snprintf(want, sizeof want, "in use by another mxgate (pid %d)",
+	    (int)getpid());
+	assert_non_null(strstr(err, want));
+	spool_close(h->spool);
+	h->spool = NULL;
+	h_open(h);
+}
+
 /* Loops share the commit threads: 16 a loop at most, 2 at least. */
 static void
 test_commit_threads_per_loop(void **state)
@@ -796,6 +813,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_list_while_slots_are_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_process_per_spool,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -561,6 +561,25 @@ def test_port_in_use_is_an_error_with_loops(mx, tmp_path):
     other.stop()
 
 
+def test_second_server_on_a_spool_is_refused(mx, tmp_path):
+    """Two servers on one spool would deliver each other's messages and
+    hand out the same slots: the second one stops, saying who holds it."""
+    m = mx()
+    from mxgate import Mxgate
+    other = Mxgate(tmp_path / "other", server={"spool": str(m.tmp / "spool")})
+    with pytest.raises(AssertionError):
+        other.start(timeout=5)
+    assert other.proc.wait(5) == 1
+    assert (f'error="{m.tmp / "spool"}: in use by another mxgate '
+            f'(pid {m.proc.pid})"') in other.log()
+    other.stop()
+    # The first one is unharmed.
+    with smtplib.SMTP(*m.addr("127.0.0.1")) as c:
+        assert c.sendmail("alice@sender.test", ["bob@example.test"],
+                          MSG) == {}
+    assert len(m.messages("example.test", "bob", 1)) == 1
+
+
 def test_sigterm_finishes_transaction(mx):
     m = mx()
     busy, _ = ehlo(*m.addr("::1"))
