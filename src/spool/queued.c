@@ -254,14 +254,17 @@ list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
 	struct spool_file_info info;
 	struct stat st;
 	size_t done = 0, len;
-	char *p;
+	char magic[SPOOL_MAGIC_LEN], *p;
 	int fd, rc = 0;
 
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
+	/* Free and half-written slots are most of a busy spool: 4 bytes. */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size < SPOOL_MAGIC_LEN) {
+	    st.st_size < SPOOL_MAGIC_LEN ||
+	    pread(fd, magic, sizeof magic, 0) != sizeof magic ||
+	    memcmp(magic, SPOOL_MAGIC_QUEUED, SPOOL_MAGIC_LEN) != 0) {
 		close(fd);
 		return 0;
 	}
