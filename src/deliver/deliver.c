@@ -74,6 +74,7 @@ struct deliver_msg {
 struct deliver_out {
 	int fd;
 	int err;
+	int errnum; /* the system's reason for err, for the log */
 	bool cr; /* a CR is held back until we see what follows */
 	size_t n;
 	char buf[DELIVER_OUT_BUF];
@@ -83,6 +84,14 @@ static int
 errno_err(int e)
 {
 	return e == ENOSPC || e == EDQUOT ? ERR_NOSPACE : ERR_IO;
+}
+
+/* A failed system call of a copy: its error, and errno kept for the log. */
+static int
+copy_err(struct deliver_out *o, int e)
+{
+	o->errnum = e;
+	return errno_err(e);
 }
 
 static void
@@ -96,7 +105,7 @@ out_flush(struct deliver_out *o)
 
 		if (w < 0) {
 			if (errno != EINTR)
-				o->err = errno_err(errno);
+				o->err = copy_err(o, errno);
 			continue;
 		}
 		p += w;
@@ -195,17 +204,18 @@ maildir_make(const char mbox[DELIVER_MBOX_MAX])
 	return 0;
 }
 
+/* 0, or the errno of the failure. */
 static int
 fsync_dir(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
 
 	if (fd < 0)
-		return errno_err(errno);
+		return errno;
 	if (fsync(fd) < 0)
-		rc = errno_err(errno);
+		e = errno;
 	close(fd);
-	return rc;
+	return e;
 }
 
 /* The Maildir of recipient rcpt (local@domain), into mbox. */
@@ -249,6 +259,7 @@ deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
 	size_t c;
 	int rc;
 
+	o->errnum = 0;
 	if ((rc = deliver_path(d, rcpt, mbox, sizeof mbox)) < 0)
 		return rc;
 	gettimeofday(&tv, NULL);
@@ -263,12 +274,12 @@ deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
 	o->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (o->fd < 0 && errno == ENOENT) {
 		if ((rc = maildir_make(mbox)) < 0)
-			return rc;
+			return copy_err(o, errno);
 		o->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0600);
 	}
 	if (o->fd < 0)
-		return errno_err(errno);
+		return copy_err(o, errno);
 	o->err = 0;
 	o->n = 0;
 	o->cr = false;
@@ -284,11 +295,11 @@ deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
 	out_end(o);
 	rc = o->err;
 	if (rc == 0 && fsync(o->fd) < 0)
-		rc = errno_err(errno);
+		rc = copy_err(o, errno);
 	if (close(o->fd) < 0 && rc == 0)
-		rc = errno_err(errno);
+		rc = copy_err(o, errno);
 	if (rc == 0 && rename(tmp, new) < 0)
-		rc = errno_err(errno);
+		rc = copy_err(o, errno);
 	if (rc < 0) {
 		unlink(tmp);
 		return rc;
@@ -303,6 +314,7 @@ struct deliver_copy {
 	size_t rcpt;
 	size_t dir; /* index in the batch's directories */
 	int rc;
+	int errnum; /* the system's reason for rc, 0 if none */
 };
 
 struct deliver_batch {
@@ -314,7 +326,7 @@ struct deliver_batch {
 	struct deliver_copy *copies;
 	size_t ncopies, capcopies;
 	char (*dirs)[DELIVER_PATH_MAX];
-	int *dir_rc;
+	int *dir_errno; /* of each directory's fsync, 0 if it worked */
 	size_t ndirs, capdirs;
 	struct deliver_out out;
 };
@@ -330,8 +342,8 @@ batch_dir(struct deliver_batch *b, const char *dir)
 	if (b->ndirs == b->capdirs) {
 		b->capdirs = b->capdirs ? b->capdirs * 2 : 8;
 		b->dirs = xrealloc(b->dirs, b->capdirs * sizeof *b->dirs);
-		b->dir_rc = xrealloc(b->dir_rc, b->capdirs *
-		    sizeof *b->dir_rc);
+		b->dir_errno = xrealloc(b->dir_errno, b->capdirs *
+		    sizeof *b->dir_errno);
 	}
 	memcpy(b->dirs[b->ndirs], dir, strlen(dir) + 1);
 	return b->ndirs++;
@@ -339,27 +351,31 @@ batch_dir(struct deliver_batch *b, const char *dir)
 
 static void
 batch_add_copy(struct deliver_batch *b, struct deliver_msg *m, size_t rcpt,
-    size_t dir, int rc)
+    size_t dir, int rc, int errnum)
 {
 	if (b->ncopies == b->capcopies) {
 		b->capcopies = b->capcopies ? b->capcopies * 2 : 64;
 		b->copies = xrealloc(b->copies, b->capcopies *
 		    sizeof *b->copies);
 	}
-	b->copies[b->ncopies++] = (struct deliver_copy){ m, rcpt, dir, rc };
+	b->copies[b->ncopies++] = (struct deliver_copy){ m, rcpt, dir, rc,
+		errnum };
 }
 
+/* The system's words when a call failed ("Not a directory"), else ours. */
 static void
-log_copy(struct deliver_msg *m, struct span rcpt, int rc)
+log_copy(struct deliver_msg *m, struct span rcpt, const struct deliver_copy *cp)
 {
-	char rbuf[LOG_VALUE_MAX];
+	char rbuf[LOG_VALUE_MAX], ebuf[128];
 
 	log_escape(rbuf, sizeof rbuf, rcpt.p, rcpt.len);
-	if (rc == 0)
+	if (cp->rc == 0)
 		log_info("deliver id=%s to=<%s> result=ok", m->id, rbuf);
 	else
 		log_warn("deliver id=%s to=<%s> result=deferred "
-		    "error=\"%s\"", m->id, rbuf, err_str(rc));
+		    "error=\"%s\"", m->id, rbuf, cp->errnum ?
+		    strerror_r(cp->errnum, ebuf, sizeof ebuf) :
+		    err_str(cp->rc));
 }
 
 /*
@@ -384,6 +400,10 @@ deliver_run(void *arg)
 		if (rc < 0) {
 			/* Gone: delivered and removed by an earlier run. */
 			m->result = rc == ERR_NOTFOUND ? 0 : rc;
+			/* (A damaged one is logged when it is dropped.) */
+			if (m->result < 0 && m->result != ERR_SYNTAX)
+				log_warn("deliver id=%s error=\"queue file: "
+				    "%s\"", m->id, err_str(rc));
 			b->q[k] = NULL;
 			continue;
 		}
@@ -392,11 +412,11 @@ deliver_run(void *arg)
 				continue;
 			rc = deliver_copy(b->d, b->q[k], i, &b->out, newdir);
 			batch_add_copy(b, m, i, rc == 0 ?
-			    batch_dir(b, newdir) : 0, rc);
+			    batch_dir(b, newdir) : 0, rc, b->out.errnum);
 		}
 	}
 	for (i = 0; i < b->ndirs; i++)
-		b->dir_rc[i] = fsync_dir(b->dirs[i]);
+		b->dir_errno[i] = fsync_dir(b->dirs[i]);
 	for (k = 0, c = 0; k < b->n; k++) {
 		struct deliver_msg *m = b->msgs[k];
 		struct spool_queued *q = b->q[k];
@@ -408,9 +428,11 @@ deliver_run(void *arg)
 		for (; c < b->ncopies && b->copies[c].m == m; c++) {
 			struct deliver_copy *cp = &b->copies[c];
 
-			if (cp->rc == 0)
-				cp->rc = b->dir_rc[cp->dir];
-			log_copy(m, spool_queued_rcpt(q, cp->rcpt), cp->rc);
+			if (cp->rc == 0 && b->dir_errno[cp->dir]) {
+				cp->errnum = b->dir_errno[cp->dir];
+				cp->rc = errno_err(cp->errnum);
+			}
+			log_copy(m, spool_queued_rcpt(q, cp->rcpt), cp);
 			if (cp->rc < 0 && m->result == 0)
 				m->result = cp->rc;
 			missing += cp->rc < 0;
@@ -588,7 +610,7 @@ deliver_free(struct deliver *d)
 		d->idle = b->next;
 		free(b->copies);
 		free(b->dirs);
-		free(b->dir_rc);
+		free(b->dir_errno);
 		free(b);
 	}
 	free(d);

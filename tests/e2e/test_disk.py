@@ -132,7 +132,9 @@ def test_readonly_maildir_keeps_mail_queued_and_retries(tmp_path, mounts):
     remount(maildir, "ro")
     with m:
         send(m, "bob", body(5000), 250, "2.0.0")
-        m.wait_log(r"deliver id=\S+ to=<bob@example.test> result=deferred")
+        # The system's reason, as an operator needs it.
+        m.wait_log(r"deliver id=\S+ to=<bob@example.test> result=deferred "
+                   r'error="Read-only file system"')
         m.wait_log(r"retry_in=2s", timeout=5)
         assert len(m.queued()) == 1
     # Down and up again, still read-only: recovered, still queued.
