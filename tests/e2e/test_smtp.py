@@ -546,33 +546,35 @@ def test_one_loop(mx):
     assert strip_added(got) == b"Subject: one\n\nx\n"
 
 
+def second_server_log(tmp_path, server):
+    """Starts another server that must stop at once (exit 1): its log."""
+    from mxgate import Mxgate
+    other = Mxgate(tmp_path / "other", server=server)
+    with pytest.raises(AssertionError):
+        other.start(timeout=5)
+    assert other.proc.wait(5) == 1
+    log = other.log()
+    other.stop()
+    return log
+
+
 def test_port_in_use_is_an_error_with_loops(mx, tmp_path):
     """SO_REUSEPORT must not let a second server share a port silently."""
     m = mx(server={"loops": "2"})
     host, port = m.addr("127.0.0.1")
-    from mxgate import Mxgate
-    other = Mxgate(tmp_path / "other",
-                   server={"loops": "2", "listen": f"127.0.0.1:{port}"})
-    with pytest.raises(AssertionError):
-        other.start(timeout=5)
-    assert other.proc.wait(5) == 1
+    log = second_server_log(tmp_path, {"loops": "2",
+                                       "listen": f"127.0.0.1:{port}"})
     assert (f'startup error="listen 127.0.0.1:{port}: Address already in '
-            f'use"') in other.log()
-    other.stop()
+            f'use"') in log
 
 
 def test_second_server_on_a_spool_is_refused(mx, tmp_path):
     """Two servers on one spool would deliver each other's messages and
     hand out the same slots: the second one stops, saying who holds it."""
     m = mx()
-    from mxgate import Mxgate
-    other = Mxgate(tmp_path / "other", server={"spool": str(m.tmp / "spool")})
-    with pytest.raises(AssertionError):
-        other.start(timeout=5)
-    assert other.proc.wait(5) == 1
+    log = second_server_log(tmp_path, {"spool": str(m.tmp / "spool")})
     assert (f'error="{m.tmp / "spool"}: in use by another mxgate '
-            f'(pid {m.proc.pid})"') in other.log()
-    other.stop()
+            f'(pid {m.proc.pid})"') in log
     # The first one is unharmed.
     with smtplib.SMTP(*m.addr("127.0.0.1")) as c:
         assert c.sendmail("alice@sender.test", ["bob@example.test"],
