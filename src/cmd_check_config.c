@@ -3,7 +3,6 @@
  * way serve would (including the TLS certificate and key), prints "ok" or
  * the first error as FILE:LINE: message. Exit 0 or 2.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cmd.h"
@@ -13,34 +12,20 @@
 int
 cmd_check_config(int argc, char **argv)
 {
-	const char *file = NULL;
-	struct config *conf;
+	struct config *conf = cmd_config_arg(argc, argv, "check-config -c FILE",
+	    true);
 	char err[512];
-	int opt;
 
-	while ((opt = getopt(argc, argv, "c:")) != -1) {
-		if (opt != 'c')
-			goto usage;
-		file = optarg;
-	}
-	if (!file || optind != argc)
-		goto usage;
-	conf = conf_load(file, err, sizeof err);
-	if (!conf) {
-		fprintf(stderr, "%s\n", err);
+	if (!conf)
 		return 2;
-	}
 	if (smtp_tls_check(conf, err, sizeof err) != 0) {
-		fprintf(stderr, "%s: %s\n", file, err);
+		fprintf(stderr, "%s: %s\n", conf->file, err);
 		conf_free(conf);
 		return 2;
 	}
-	printf("%s: ok (%zu domain%s, %zu listener%s)\n", file,
+	printf("%s: ok (%zu domain%s, %zu listener%s)\n", conf->file,
 	    conf->domain_count, conf->domain_count == 1 ? "" : "s",
 	    conf->listen_count, conf->listen_count == 1 ? "" : "s");
 	conf_free(conf);
 	return 0;
-usage:
-	fprintf(stderr, "usage: mxgate check-config -c FILE\n");
-	return 2;
 }

@@ -5,7 +5,6 @@
  * it is safe while the server runs. Exit 0, 1 when the spool cannot be
  * read, 2 for bad usage or configuration.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "base/span.h"
@@ -26,24 +25,12 @@ print_message(void *arg, const struct spool_file_info *info, size_t done)
 int
 cmd_queue(int argc, char **argv)
 {
-	const char *file = NULL;
-	struct config *conf;
-	char err[512];
-	int opt, rc;
+	struct config *conf = cmd_config_arg(argc, argv, "queue [-c FILE]",
+	    false);
+	int rc;
 
-	while ((opt = getopt(argc, argv, "c:")) != -1) {
-		if (opt != 'c')
-			goto usage;
-		file = optarg;
-	}
-	if (optind != argc)
-		goto usage;
-	conf = file ? conf_load(file, err, sizeof err) :
-	    conf_default(err, sizeof err);
-	if (!conf) {
-		fprintf(stderr, "%s\n", err);
+	if (!conf)
 		return 2;
-	}
 	rc = spool_list(conf->spool, print_message, NULL);
 	if (rc < 0)
 		fprintf(stderr, "mxgate: no spool in %s\n", conf->spool);
@@ -51,7 +38,4 @@ cmd_queue(int argc, char **argv)
 		printf("%d message%s queued\n", rc, rc == 1 ? "" : "s");
 	conf_free(conf);
 	return rc < 0 ? 1 : 0;
-usage:
-	fprintf(stderr, "usage: mxgate queue [-c FILE]\n");
-	return 2;
 }

@@ -111,6 +111,15 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		handoff_post(sv->loops[i].stop, NULL);
 }
 
+/* mxgate flush: deferred mail is tried again now. */
+static void
+on_flush(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	log_info("flush deferred=%u", deliver_flush(arg));
+}
+
 static void *
 loop_run(void *arg)
 {
@@ -259,7 +268,7 @@ cmd_serve(int argc, char **argv)
 	struct spool *spool = NULL;
 	struct deliver *dl = NULL;
 	struct serve sv = { 0 };
-	struct event *sigterm = NULL, *sigint = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *sigusr1 = NULL;
 	unsigned i, started = 0;
 	int opt, rc = 1;
 
@@ -286,8 +295,10 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "mxgate: %s\n", err);
 		return 2;
 	}
-	/* A client that goes away mid-write must not kill the process. */
+	/* A client that goes away mid-write must not kill the process, nor
+	 * a flush that comes before delivery has started. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	/* Queue files and mail are nobody else's business, whatever the
 	 * directories they land in allow. */
 	umask(077);
@@ -322,8 +333,10 @@ cmd_serve(int argc, char **argv)
 	    &sv);
 	sigterm = evsignal_new(sv.loops[0].base, SIGTERM, on_signal, &sv);
 	sigint = evsignal_new(sv.loops[0].base, SIGINT, on_signal, &sv);
+	sigusr1 = evsignal_new(sv.loops[0].base, SIGUSR1, on_flush, dl);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	evsignal_add(sigusr1, NULL);
 	for (started = 1; started < sv.count; started++) {
 		int e = pthread_create(&sv.loops[started].thread, NULL,
 		    loop_run, &sv.loops[started]);
@@ -342,6 +355,8 @@ out:
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
+	if (sigusr1)
+		event_free(sigusr1);
 	serve_free_loops(&sv);
 	deliver_free(dl);
 	handoff_free(sv.loop_drained, NULL);

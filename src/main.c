@@ -15,6 +15,7 @@ static const struct command {
 	{ "serve", cmd_serve, "serve [-c FILE] [-d]" },
 	{ "check-config", cmd_check_config, "check-config -c FILE" },
 	{ "queue", cmd_queue, "queue [-c FILE]" },
+	{ "flush", cmd_flush, "flush [-c FILE]" },
 	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] [--trust-anchor FILE] IP" },
 	{ "spf", cmd_spf, "spf [--dns HOST:PORT] [--trace] IP SENDER [HELO]" },
 	{ "dkim", cmd_dkim,

@@ -563,6 +563,23 @@ deliver_on_queued(void *arg, const char *queue_id)
 	deliver_ready(m);
 }
 
+unsigned
+deliver_flush(struct deliver *d)
+{
+	struct deliver_msg *m;
+	unsigned n = 0;
+
+	for (m = d->msgs; m; m = m->next) {
+		if (m->timer == NULL || !evtimer_pending(m->timer, NULL))
+			continue;
+		evtimer_del(m->timer);
+		m->delay_s = 1;
+		deliver_ready(m);
+		n++;
+	}
+	return n;
+}
+
 struct deliver *
 deliver_new(struct event_base *base, struct spool *spool,
     const struct config *conf)

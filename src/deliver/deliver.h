@@ -48,6 +48,11 @@ int deliver_mailbox_name(const char *p, size_t len, char *out, size_t outsz);
 /* Starts delivering; never fails (directories are made as they are needed). */
 struct deliver *deliver_new(struct event_base *base, struct spool *spool,
     const struct config *conf);
+/*
+ * Retries every deferred message now (mxgate flush), its backoff starting
+ * again at 1 s; returns how many were waiting. Loop thread.
+ */
+unsigned deliver_flush(struct deliver *d);
 /* NULL is fine. */
 void deliver_free(struct deliver *d);
 

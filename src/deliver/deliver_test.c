@@ -320,6 +320,18 @@ test_no_second_copy_after_restart(void **state)
 	assert_int_equal(mail_count(h, "erin", "new"), 1);
 }
 
+/* A file where other.test's Maildirs should be: their copies fail. */
+static void
+block_other_test(struct harness *h, char *path, size_t size)
+{
+	int fd;
+
+	snprintf(path, size, "%s/blocked", h->dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
 /*
  * A copy that cannot be written (here: a file where the Maildir should
  * be) is retried with backoff until it can, while the other recipient's
@@ -332,12 +344,8 @@ test_failure_retried_not_dropped(void **state)
 		"gina@other.test" };
 	struct harness *h = *state;
 	char blocker[256], path[512];
-	int fd;
 
-	snprintf(blocker, sizeof blocker, "%s/blocked", h->dir);
-	fd = open(blocker, O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
+	block_other_test(h, blocker, sizeof blocker);
 	h_start_spool(h);
 	h->deliver = deliver_new(h->base, h->spool, h->conf);
 	queue_msg(h, rcpts, 1 + 1);
@@ -348,6 +356,36 @@ test_failure_retried_not_dropped(void **state)
 	run_until_queue(h, 0, 5); /* the next retry, 2s later, succeeds */
 	assert_int_equal(mail_count(h, "frank", "new"), 1);
 	snprintf(path, sizeof path, "%s/blocked/other/gina/new", h->dir);
+	assert_int_equal(count_files(path, NULL, 0), 1);
+}
+
+/*
+ * A flush takes a deferred message off its timer and sends it again at
+ * once; a message not waiting on a timer is not counted.
+ */
+static void
+test_flush_retries_deferred_now(void **state)
+{
+	static const char *const rcpts[] = { "kim@other.test" };
+	struct harness *h = *state;
+	char blocker[256], path[512];
+	unsigned n = 0;
+	int i;
+
+	block_other_test(h, blocker, sizeof blocker);
+	h_start_spool(h);
+	h->deliver = deliver_new(h->base, h->spool, h->conf);
+	assert_int_equal(deliver_flush(h->deliver), 0);
+	queue_msg(h, rcpts, 1);
+	/* Until the first try has failed and set its timer. */
+	for (i = 0; i < 500 && (n = deliver_flush(h->deliver)) == 0; i++)
+		run_for(h, 0.01);
+	assert_int_equal(n, 1);
+	assert_int_equal(deliver_flush(h->deliver), 0);
+	assert_int_equal(queue_count(h), 1);
+	unlink(blocker);
+	run_until_queue(h, 0, 5);
+	snprintf(path, sizeof path, "%s/blocked/other/kim/new", h->dir);
 	assert_int_equal(count_files(path, NULL, 0), 1);
 }
 
@@ -384,6 +422,8 @@ main(void)
 		    test_failure_retried_not_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unknown_domain_stays_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_flush_retries_deferred_now, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -470,10 +470,21 @@ spool_commit_threads(unsigned loops)
 	return n < SPOOL_THREADS_MIN ? SPOOL_THREADS_MIN : n;
 }
 
+/* The pid a lock file names, or 0. */
+static long
+lock_pid(int fd)
+{
+	char text[32];
+	ssize_t n = pread(fd, text, sizeof text - 1, 0);
+
+	text[n > 0 ? n : 0] = '\0';
+	return strtol(text, NULL, 10);
+}
+
 /*
  * One server per spool: two would deliver the same messages and hand out
  * the same slots. The lock goes with the process (flock), however it
- * ends; the file names the holder for the error message.
+ * ends; the file names the holder, for errors and mxgate flush.
  */
 static int
 spool_lock(const char *dir, char *err, size_t errsz)
@@ -489,16 +500,11 @@ spool_lock(const char *dir, char *err, size_t errsz)
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-
-		n = pread(fd, pid, sizeof pid - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		if (e == EWOULDBLOCK)
+		if (errno == EWOULDBLOCK)
 			snprintf(err, errsz, "%s: in use by another mxgate "
-			    "(pid %s)", dir, pid[0] ? pid : "unknown");
+			    "(pid %ld)", dir, lock_pid(fd));
 		else
-			snprintf(err, errsz, "%s: %s", path, strerror(e));
+			snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -509,6 +515,27 @@ spool_lock(const char *dir, char *err, size_t errsz)
 		return -1;
 	}
 	return fd;
+}
+
+int
+spool_holder(const char *dir, long *pid)
+{
+	char path[4096];
+	int fd, held;
+
+	snprintf(path, sizeof path, "%s/lock", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : ERR_IO;
+	/* A shared lock is ours only while nobody holds the spool. */
+	held = flock(fd, LOCK_SH | LOCK_NB) < 0;
+	if (held && errno != EWOULDBLOCK) {
+		close(fd);
+		return ERR_IO;
+	}
+	*pid = held ? lock_pid(fd) : 0;
+	close(fd);
+	return held && *pid > 0;
 }
 
 struct spool *

@@ -85,6 +85,12 @@ struct spool *spool_open(struct event_base *base, const char *dir,
     unsigned threads, char *err, size_t errsz);
 /* Waits for commits in flight, then frees. NULL is fine. */
 void spool_close(struct spool *spool);
+/*
+ * The process that has the spool in dir open (spool_open()), for another
+ * process: 1 and *pid, 0 when none has (or it has not written its pid
+ * yet), ERR_IO when dir/lock cannot be read. Changes nothing.
+ */
+int spool_holder(const char *dir, long *pid);
 
 /*
  * The same spool for another event loop (one per core): messages started

@@ -758,20 +758,26 @@ test_list_while_slots_are_truncated(void **state)
 	free(body);
 }
 
-/* A second server on the same spool is refused, and told who holds it. */
+/* A second server on the same spool is refused, and told who holds it;
+ * mxgate flush finds the holder the same way. */
 static void
 test_one_process_per_spool(void **state)
 {
 	struct harness *h = *state;
 	char err[256], want[64];
+	long pid = -1;
 
+	assert_int_equal(spool_holder(h->spooldir, &pid), 0);
 	h_open(h);
 	assert_null(spool_open(h->base, h->spooldir, 2, err, sizeof err));
 	snprintf(want, sizeof want, "in use by another mxgate (pid %d)",
 	    (int)getpid());
 	assert_non_null(strstr(err, want));
+	assert_int_equal(spool_holder(h->spooldir, &pid), 1);
+	assert_int_equal(pid, getpid());
 	spool_close(h->spool);
 	h->spool = NULL;
+	assert_int_equal(spool_holder(h->spooldir, &pid), 0);
 	h_open(h);
 }
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from mxgate import Dialogue, Mxgate
+from mxgate import Dialogue, Mxgate, binary
 
 HEAD = (b"From: Alice <alice@sender.test>\r\n"
         b"To: Bob <bob@example.test>\r\n"
@@ -50,6 +50,15 @@ def mounts():
     yield done
     for p in reversed(done):
         umount(p)
+
+
+def readonly_maildir(m, mounts):
+    """example.test's Maildirs on a small tmpfs, mounted read-only."""
+    maildir = m.tmp / "mail" / "example.test"
+    mount_tmpfs(maildir, "4m")
+    mounts.append(maildir)
+    remount(maildir, "ro")
+    return maildir
 
 
 def send(m, rcpt, data, code, enh=None):
@@ -126,10 +135,7 @@ def test_readonly_maildir_keeps_mail_queued_and_retries(tmp_path, mounts):
     (also across a restart) and is retried until it lands, exactly
     once."""
     m = Mxgate(tmp_path)
-    maildir = m.tmp / "mail" / "example.test"
-    mount_tmpfs(maildir, "4m")
-    mounts.append(maildir)
-    remount(maildir, "ro")
+    maildir = readonly_maildir(m, mounts)
     with m:
         send(m, "bob", body(5000), 250, "2.0.0")
         # The system's reason, as an operator needs it.
@@ -150,15 +156,42 @@ def test_readonly_maildir_keeps_mail_queued_and_retries(tmp_path, mounts):
     assert len(m.messages("example.test", "bob")) == 1
 
 
+def flush(m):
+    return subprocess.run([binary(), "flush", "-c", str(m.conf)],
+                          capture_output=True, text=True)
+
+
+def test_flush_retries_deferred_mail_now(tmp_path, mounts):
+    """Once the Maildir is writable again, `mxgate flush` has the message
+    tried at once instead of at the end of its backoff (postqueue -f)."""
+    m = Mxgate(tmp_path)
+    maildir = readonly_maildir(m, mounts)
+    with m:
+        send(m, "bob", body(2000), 250, "2.0.0")
+        # Failed three times (at 0, 1 and 3 s): the next try is 4 s away.
+        m.wait_log(r"retry_in=4s", timeout=10)
+        remount(maildir, "rw")
+        r = flush(m)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == (f"asked mxgate (pid {m.proc.pid}) to retry its "
+                            f"deferred mail\n")
+        # Taken off its timer: whatever delivers it now is the flush.
+        m.wait_log(r"flush deferred=1")
+        assert len(m.messages("example.test", "bob", count=1)) == 1
+        m.wait_log(r"to=<bob@example.test> result=ok")
+        assert m.wait_queue_empty()
+        assert "retry_in=8s" not in m.log()
+    r = flush(m)
+    assert r.returncode == 1
+    assert r.stderr == f"mxgate: no server runs on {m.tmp / 'spool'}\n"
+
+
 def test_truncated_queue_file_is_quarantined(tmp_path, mounts):
     """Queued slots cut short, damaged or overwritten while the server was
     down: at start they are copied to quarantine/ with a warning, freed,
     and never delivered; the intact one is."""
     m = Mxgate(tmp_path)
-    maildir = m.tmp / "mail" / "example.test"
-    mount_tmpfs(maildir, "4m")
-    mounts.append(maildir)
-    remount(maildir, "ro")
+    maildir = readonly_maildir(m, mounts)
     names = ("cut", "flip", "junk", "whole")
     with m:
         for rcpt in names:
