@@ -32,6 +32,10 @@ cmd_flush(int argc, char **argv)
 	} else if (rc == 1) {
 		fprintf(stderr, "mxgate: pid %ld: %s\n", pid, strerror(errno));
 		rc = 1;
+	} else if (rc < 0) {
+		fprintf(stderr, "mxgate: %s/lock: %s\n", conf->spool,
+		    strerror(errno));
+		rc = 1;
 	} else {
 		fprintf(stderr, "mxgate: no server runs on %s\n", conf->spool);
 		rc = 1;
