@@ -23,10 +23,10 @@ int cmd_ptr(int argc, char **argv);
 /*
  * The configuration of a command whose one option is -c FILE (queue, flush,
  * check-config): the file's, or without -c the embedded default unless
- * need_file. NULL after saying why on stderr (with usage, the command's
- * usage line): exit 2.
+ * need_file. Up to max_args arguments may follow, from argv[optind]. NULL
+ * after saying why on stderr (with usage, the command's usage line): exit 2.
  */
 struct config *cmd_config_arg(int argc, char **argv, const char *usage,
-    bool need_file);
+    bool need_file, int max_args);
 
 #endif

@@ -13,7 +13,7 @@ int
 cmd_check_config(int argc, char **argv)
 {
 	struct config *conf = cmd_config_arg(argc, argv, "check-config -c FILE",
-	    true);
+	    true, 0);
 	char err[512];
 
 	if (!conf)

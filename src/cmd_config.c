@@ -7,7 +7,8 @@
 #include "conf/conf.h"
 
 struct config *
-cmd_config_arg(int argc, char **argv, const char *usage, bool need_file)
+cmd_config_arg(int argc, char **argv, const char *usage, bool need_file,
+    int max_args)
 {
 	const char *file = NULL;
 	struct config *conf;
@@ -19,7 +20,7 @@ cmd_config_arg(int argc, char **argv, const char *usage, bool need_file)
 			goto usage;
 		file = optarg;
 	}
-	if (optind != argc || (need_file && !file))
+	if (argc - optind > max_args || (need_file && !file))
 		goto usage;
 	conf = file ? conf_load(file, err, sizeof err) :
 	    conf_default(err, sizeof err);

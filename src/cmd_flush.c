@@ -18,7 +18,7 @@ int
 cmd_flush(int argc, char **argv)
 {
 	struct config *conf = cmd_config_arg(argc, argv, "flush [-c FILE]",
-	    false);
+	    false, 0);
 	long pid = 0;
 	int rc;
 

@@ -14,7 +14,7 @@ static const struct command {
 } commands[] = {
 	{ "serve", cmd_serve, "serve [-c FILE] [-d]" },
 	{ "check-config", cmd_check_config, "check-config -c FILE" },
-	{ "queue", cmd_queue, "queue [-c FILE]" },
+	{ "queue", cmd_queue, "queue [-c FILE] [ID]" },
 	{ "flush", cmd_flush, "flush [-c FILE]" },
 	{ "ptr", cmd_ptr, "ptr [--dns HOST:PORT] [--trust-anchor FILE] IP" },
 	{ "spf", cmd_spf, "spf [--dns HOST:PORT] [--trace] IP SENDER [HELO]" },

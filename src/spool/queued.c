@@ -81,6 +81,62 @@ queued_finish_open(struct spool_queued *q, struct spool_queued **out)
 	return 0;
 }
 
+/*
+ * The bytes of a slot file, for readers outside the server: read rather
+ * than mapped, since the server may truncate a slot while we look (a
+ * delivered message), and a mapping would then fault. A shorter read just
+ * scans as incomplete.
+ */
+static size_t
+slot_read(int fd, size_t size, char *p)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n = pread(fd, p + got, size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+int
+spool_queued_read(const char *dir, const char *queue_id,
+    struct spool_queued **out)
+{
+	struct spool_queued *q;
+	char path[4096], name[SPOOL_SLOT_NAME];
+	struct stat st;
+	uint32_t slot;
+	int fd;
+
+	if (spool_id_slot(queue_id, &slot) < 0)
+		return ERR_NOTFOUND;
+	spool_slot_name(slot, name);
+	snprintf(path, sizeof path, "%s/slots/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return ERR_IO;
+	}
+	q = xcalloc(1, sizeof *q);
+	q->fd = -1;
+	q->slot = slot;
+	memcpy(q->id, queue_id, strlen(queue_id) + 1);
+	buf_reserve(&q->hot, (size_t)st.st_size + 1);
+	q->hot.len = slot_read(fd, (size_t)st.st_size, q->hot.p);
+	close(fd);
+	q->map = q->hot.p;
+	q->maplen = q->hot.len;
+	return queued_finish_open(q, out);
+}
+
 int
 spool_queued_open(struct spool *spool, const char *queue_id,
     struct spool_queued **out)
@@ -225,28 +281,6 @@ spool_queued_remove(struct spool_queued *q)
 	return rc;
 }
 
-/*
- * The bytes of a slot file, read rather than mapped: the server may
- * truncate a slot while we look (a delivered message), and a mapping
- * would then fault. A shorter read just scans as incomplete.
- */
-static size_t
-list_read(int fd, size_t size, char *p)
-{
-	size_t got = 0;
-
-	while (got < size) {
-		ssize_t n = pread(fd, p + got, size - got, (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	return got;
-}
-
 /* One slot for spool_list(): 1 listed, 0 not a queued message. */
 static int
 list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
@@ -269,7 +303,7 @@ list_slot(int dirfd, const char *name, spool_list_cb *cb, void *arg)
 		return 0;
 	}
 	p = xmalloc((size_t)st.st_size);
-	len = list_read(fd, (size_t)st.st_size, p);
+	len = slot_read(fd, (size_t)st.st_size, p);
 	close(fd);
 	if (spool_file_scan(p, len, &info) == 0 && info.complete) {
 		spool_done_walk(p, len, &info, NULL, &done);

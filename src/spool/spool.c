@@ -51,8 +51,6 @@
  */
 #define SPOOL_HOT_MAX (16 * 1024 * 1024)
 #define SPOOL_NO_REC SIZE_MAX
-/* Slot files are named by their number: 8 hex digits. */
-#define SPOOL_SLOT_NAME 9
 /* A queue id: time (9 + 5 hex digits), spool instance (4), slot (8). */
 #define SPOOL_ID_LEN 26
 
@@ -163,8 +161,8 @@ spool_pwrite_all(int fd, const void *p, size_t len, uint64_t off)
 	return 0;
 }
 
-static void
-slot_name(uint32_t slot, char name[SPOOL_SLOT_NAME])
+void
+spool_slot_name(uint32_t slot, char name[SPOOL_SLOT_NAME])
 {
 	snprintf(name, SPOOL_SLOT_NAME, "%08x", slot);
 }
@@ -224,7 +222,7 @@ spool_slot_open(struct spool *spool, uint32_t slot)
 	char name[SPOOL_SLOT_NAME];
 	int fd;
 
-	slot_name(slot, name);
+	spool_slot_name(slot, name);
 	fd = openat(spool->slotsfd, name, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? ERR_NOTFOUND : spool_errno_err(errno);
@@ -750,7 +748,7 @@ msg_write_out(struct spool_msg *msg)
 	if (msg->fd < 0) {
 		char name[SPOOL_SLOT_NAME];
 
-		slot_name(msg->slot, name);
+		spool_slot_name(msg->slot, name);
 		msg->fd = openat(msg->spool->slotsfd, name, O_RDWR |
 		    O_CLOEXEC | (msg->new_slot ? O_CREAT : 0), 0600);
 		if (msg->fd < 0)
@@ -839,7 +837,7 @@ abort_run(void *arg)
 			slot_push_free(spool, msg->slot);
 		return;
 	}
-	slot_name(msg->slot, name);
+	spool_slot_name(msg->slot, name);
 	if (msg->new_slot) {
 		unlinkat(spool->slotsfd, name, 0);
 	} else {

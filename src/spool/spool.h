@@ -205,6 +205,13 @@ struct spool_queued;
 /* ERR_NOTFOUND when gone, ERR_SYNTAX when incomplete or corrupt, ERR_IO. */
 int spool_queued_open(struct spool *spool, const char *queue_id,
     struct spool_queued **out);
+/*
+ * The same, for a reader outside the server (mxgate queue ID): the queued
+ * message queue_id of the spool in dir, read into memory, never written.
+ * Only the accessors below and spool_queued_close() apply to it.
+ */
+int spool_queued_read(const char *dir, const char *queue_id,
+    struct spool_queued **out);
 void spool_queued_close(struct spool_queued *q);
 const struct spool_file_info *spool_queued_info(const struct spool_queued *q);
 /* Recipient i (0 <= i < rcpt_count), and whether a copy is already done. */

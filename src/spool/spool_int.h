@@ -57,6 +57,9 @@ int spool_hot_take(struct spool *spool, const char *id, struct buf *out);
  */
 int spool_id_slot(const char *id, uint32_t *slot);
 int spool_slot_open(struct spool *spool, uint32_t slot);
+/* A slot's file name in slots/: 8 lower-case hex digits. */
+#define SPOOL_SLOT_NAME 9
+void spool_slot_name(uint32_t slot, char name[SPOOL_SLOT_NAME]);
 /* Marks the slot free on disk (not synced) and hands it back for reuse. */
 int spool_slot_release(struct spool *spool, uint32_t slot, int fd);
 

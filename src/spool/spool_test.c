@@ -246,8 +246,24 @@ test_commit_and_read_back(void **state)
 	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
 	assert_true(spool_queued_is_done(q, 0));
 	assert_false(spool_queued_is_done(q, 1));
+	spool_queued_close(q);
+	/* As mxgate queue ID reads it, from outside the server. */
+	assert_int_equal(spool_queued_read(h->spooldir, h->last_id, &q), 0);
+	assert_int_equal(spool_queued_info(q)->body_len, body_len);
+	assert_true(span_eq(spool_queued_info(q)->headers,
+	    span_cstr("Received: x\r\n")));
+	assert_true(spool_queued_is_done(q, 0));
+	assert_false(spool_queued_is_done(q, 1));
+	spool_queued_close(q);
+	assert_int_equal(spool_queued_read(h->spooldir, "../../etc/passwd", &q),
+	    ERR_NOTFOUND);
+	assert_int_equal(spool_queued_read(h->spooldir,
+	    "00000000000000000000007777", &q), ERR_NOTFOUND);
+	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q), 0);
 	assert_int_equal(spool_queued_remove(q), 0);
 	spool_queued_close(q);
+	assert_int_equal(spool_queued_read(h->spooldir, h->last_id, &q),
+	    ERR_NOTFOUND);
 	assert_int_equal(count_queued(h->spooldir), 0);
 	assert_int_equal(spool_queued_open(h->spool, h->last_id, &q),
 	    ERR_NOTFOUND);

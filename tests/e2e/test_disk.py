@@ -142,7 +142,23 @@ def test_readonly_maildir_keeps_mail_queued_and_retries(tmp_path, mounts):
         m.wait_log(r"deliver id=\S+ to=<bob@example.test> result=deferred "
                    r'error="Read-only file system"')
         m.wait_log(r"retry_in=2s", timeout=5)
-        assert len(m.queued()) == 1
+        [qid] = m.queued()
+        # What an operator sees of it (postcat -q): envelope, then message.
+        r = subprocess.run([binary(), "queue", "-c", str(m.conf), qid],
+                           capture_output=True, check=True)
+        envelope, _, message = r.stdout.partition(b"\n\n")
+        assert envelope.split(b"\n") == [
+            b"Queue-ID: " + qid.encode(),
+            b"Client: [127.0.0.1] helo=client.test",
+            b"Sender: <alice@sender.test>",
+            b"Recipient: <bob@example.test> pending"]
+        assert message.startswith(b"Received: from client.test")
+        assert message.endswith(body(5000))
+        r = subprocess.run([binary(), "queue", "-c", str(m.conf), "0" * 26],
+                           capture_output=True, text=True)
+        assert r.returncode == 1
+        assert r.stderr == (f"mxgate: no queued message {'0' * 26} in "
+                            f"{m.tmp / 'spool'}\n")
     # Down and up again, still read-only: recovered, still queued.
     with m:
         m.wait_log(r"spool recover queued=1")
