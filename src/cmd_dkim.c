@@ -5,7 +5,7 @@
  * signature, "RESULT d=DOMAIN s=SELECTOR a=ALG [reason]", or "none".
  * Bare LF line ends are turned into CRLF first, as the message would be on
  * the wire. --keys takes zone-file-like lines ("NAME TXT "..."", as
- * dns_stub_load() reads them) instead of DNS, like OpenDKIM's
+ * dns_table_load() reads them) instead of DNS, like OpenDKIM's
  * TestPublicKeys. --bench N verifies the message N times in one process
  * with a key cache and prints the rate on stderr, per second of CPU time
  * as openssl speed counts, so that a busy host skews both alike.
@@ -132,8 +132,8 @@ make_dns(struct event_base *base, const char *server, const char *keys)
 
 		if (read_all(keys, &text) < 0)
 			return NULL;
-		dns = dns_new_stub(base);
-		rc = dns_stub_load(dns, text.p ? text.p : "", text.len);
+		dns = dns_new_table(base);
+		rc = dns_table_load(dns, text.p ? text.p : "", text.len);
 		buf_free(&text);
 		if (rc < 0) {
 			fprintf(stderr, "mxgate dkim: %s:%d: bad record\n",

@@ -1,6 +1,6 @@
 /*
  * The DKIM vectors of ../shared/conformance/dkim (its README, section 2),
- * each verified whole and in small chunks through the stub resolver fed
+ * each verified whole and in small chunks through the table resolver fed
  * from the vector's own .zone file. Where the README says "fail" for what
  * dkimpy merely rejects (a key record or signature that cannot be used),
  * the RFC 8601 result is permerror and that is what is asserted; the
@@ -60,11 +60,11 @@ crlf(struct buf *b)
 static struct dns *
 zone(const char *file)
 {
-	struct dns *dns = dns_new_stub(base);
+	struct dns *dns = dns_new_table(base);
 	struct buf z = { 0 };
 
 	slurp(file, &z);
-	assert_int_equal(dns_stub_load(dns, z.p, z.len), 0);
+	assert_int_equal(dns_table_load(dns, z.p, z.len), 0);
 	buf_free(&z);
 	return dns;
 }
@@ -225,7 +225,7 @@ test_baddomain(void **state)
 	slurp(DIR "dkimpy/test.message.baddomain", &msg);
 	crlf(&msg);
 	check("test.message.baddomain", &msg, dns, "permerror");
-	assert_int_equal(dns_stub_queries(dns), 0);
+	assert_int_equal(dns_table_queries(dns), 0);
 	buf_free(&msg);
 	dns_free(dns);
 }
@@ -252,14 +252,14 @@ test_dkimpy_key_records(void **state)
 	slurp(DIR "dkimpy/rfc6376.signed.rsa.msg", &msg);
 	crlf(&msg);
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		struct dns *dns = dns_new_stub(base);
+		struct dns *dns = dns_new_table(base);
 
 		snprintf(path, sizeof(path), DIR "dkimpy/%s", c[i].file);
 		slurp(path, &rec);
 		while (rec.len && (rec.p[rec.len - 1] == '\n' ||
 		    rec.p[rec.len - 1] == '\r'))
 			rec.len--;
-		dns_stub_add(dns, "test._domainkey.football.example.com",
+		dns_table_add(dns, "test._domainkey.football.example.com",
 		    DNS_T_TXT, rec.p, rec.len);
 		check(path, &msg, dns, c[i].want);
 		dns_free(dns);

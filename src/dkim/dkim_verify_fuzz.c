@@ -1,7 +1,7 @@
 /*
  * Fuzz target: the whole verifier on arbitrary messages, fed in two pieces
  * cut at a point taken from the input, with keys for the selectors of the
- * seed messages in a stub resolver. The callback must run exactly once.
+ * seed messages in a table resolver. The callback must run exactly once.
  */
 #include <event2/event.h>
 #include <stddef.h>
@@ -45,8 +45,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (base == NULL) {
 		base = event_base_new();
-		dns = dns_new_stub(base);
-		if (dns_stub_load(dns, keys, sizeof(keys) - 1) != 0)
+		dns = dns_new_table(base);
+		if (dns_table_load(dns, keys, sizeof(keys) - 1) != 0)
 			abort();
 	}
 	v = dkim_verify_new(dns, &opt);

@@ -1,5 +1,5 @@
 /*
- * The streaming verifier against the stub resolver, with messages signed
+ * The streaming verifier against the table resolver, with messages signed
  * here at test time by a small signer written independently of the
  * verifier's header selection: l=, x=, t=, oversigning, bottom-up
  * selection, key record flags, DNS failures, limits, the callback contract,
@@ -54,7 +54,7 @@ publish(const char *name, EVP_PKEY *key, const char *tags)
 	}
 	b64(raw, len, p64);
 	snprintf(rec, sizeof(rec), "v=DKIM1; %sp=%s", tags, p64);
-	dns_stub_add(fx.dns, name, DNS_T_TXT, rec, strlen(rec));
+	dns_table_add(fx.dns, name, DNS_T_TXT, rec, strlen(rec));
 }
 
 static int
@@ -62,7 +62,7 @@ setup(void **state)
 {
 	(void)state;
 	fx.base = event_base_new();
-	fx.dns = dns_new_stub(fx.base);
+	fx.dns = dns_new_table(fx.base);
 	fx.ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	fx.rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 	assert_non_null(fx.ed);
@@ -72,10 +72,10 @@ setup(void **state)
 	publish("edtest._domainkey.example.com", fx.ed, "k=ed25519; t=y; ");
 	publish("strict._domainkey.example.com", fx.ed, "k=ed25519; t=s; ");
 	publish("edasrsa._domainkey.example.com", fx.ed, "k=rsa; ");
-	dns_stub_add_text(fx.dns, "revoked._domainkey.example.com",
+	dns_table_add_text(fx.dns, "revoked._domainkey.example.com",
 	    DNS_T_TXT, "v=DKIM1; k=ed25519; p=");
-	dns_stub_timeout(fx.dns, "slow._domainkey.example.com");
-	dns_stub_servfail(fx.dns, "broken._domainkey.example.com");
+	dns_table_timeout(fx.dns, "slow._domainkey.example.com");
+	dns_table_servfail(fx.dns, "broken._domainkey.example.com");
 	return 0;
 }
 
@@ -513,14 +513,14 @@ test_several(void **state)
 		    "d=example.com; s=rsa; h=from:dkim-signature", -1);
 		buf_free(&h);
 	}
-	q0 = dns_stub_queries(fx.dns);
+	q0 = dns_table_queries(fx.dns);
 	verify(&b, 5, NULL, &o);
 	assert_int_equal(o.n, 2);
 	assert_string_equal(o.res[0].selector, "rsa");
 	assert_int_equal(o.res[0].status, DKIM_PASS);
 	assert_string_equal(o.res[1].selector, "ed");
 	assert_int_equal(o.res[1].status, DKIM_PASS);
-	assert_int_equal(dns_stub_queries(fx.dns) - q0, 2);
+	assert_int_equal(dns_table_queries(fx.dns) - q0, 2);
 
 	/* Four copies of one signature: one query, three examined. */
 	buf_reset(&b);
@@ -535,7 +535,7 @@ test_several(void **state)
 		buf_add(&b, a.p + siglen, (size_t)(body - a.p) - siglen);
 		buf_adds(&b, body);
 	}
-	q0 = dns_stub_queries(fx.dns);
+	q0 = dns_table_queries(fx.dns);
 	v = dkim_verify_new(fx.dns, &opt);
 	memset(&o, 0, sizeof(o));
 	dkim_verify_feed(v, b.p, b.len);
@@ -545,7 +545,7 @@ test_several(void **state)
 	assert_int_equal(o.n, 3);
 	assert_int_equal(dkim_verify_skipped(v), 1);
 	assert_int_equal(o.res[2].status, DKIM_PASS);
-	assert_int_equal(dns_stub_queries(fx.dns) - q0, 1);
+	assert_int_equal(dns_table_queries(fx.dns) - q0, 1);
 	dkim_verify_free(v);
 	buf_free(&a);
 	buf_free(&b);
@@ -562,12 +562,12 @@ test_cache(void **state)
 
 	(void)state;
 	sign(&msg, fx.ed, HDRS, BODY, "relaxed/relaxed", TAGS_ED, -1);
-	q0 = dns_stub_queries(fx.dns);
+	q0 = dns_table_queries(fx.dns);
 	verify(&msg, 0, &opt, &o);
 	assert_int_equal(o.res[0].status, DKIM_PASS);
 	verify(&msg, 0, &opt, &o);
 	assert_int_equal(o.res[0].status, DKIM_PASS);
-	assert_int_equal(dns_stub_queries(fx.dns) - q0, 1);
+	assert_int_equal(dns_table_queries(fx.dns) - q0, 1);
 	/* With every key cached the callback runs inside finish. */
 	v = dkim_verify_new(fx.dns, &opt);
 	memset(&o, 0, sizeof(o));
@@ -587,7 +587,7 @@ test_cache(void **state)
 	edit(&msg, "To: Bob", "To: Sue");
 	verify(&msg, 0, &opt, &o);
 	assert_int_equal(o.res[0].status, DKIM_PASS);
-	assert_int_equal(dns_stub_queries(fx.dns) - q0, 1);
+	assert_int_equal(dns_table_queries(fx.dns) - q0, 1);
 	dkim_keycache_free(opt.cache);
 	buf_free(&msg);
 }

@@ -2,8 +2,8 @@
  * dns: asynchronous DNS lookups for everything that checks a sender.
  *
  * Two implementations sit behind one interface: dns_new_unbound() resolves
- * with libunbound inside our own libevent loop; dns_new_stub() answers from
- * records a test puts in (see dns_stub_*), also asynchronously from the loop,
+ * with libunbound inside our own libevent loop; dns_new_table() answers from
+ * records a test puts in (see dns_table_*), also asynchronously from the loop,
  * so code under test sees the same call order as in production.
  *
  * Contract (STYLE.md): if dns_query() returns NULL, its callback is never
@@ -112,8 +112,8 @@ struct dns_options {
  */
 struct dns *dns_new_unbound(struct event_base *base,
     const struct dns_options *opt, char *err, size_t errsz);
-/* A resolver that answers only from dns_stub_* records. */
-struct dns *dns_new_stub(struct event_base *base);
+/* A resolver that answers only from dns_table_* records. */
+struct dns *dns_new_table(struct event_base *base);
 /* Cancels every outstanding query (no callbacks) and frees. NULL is fine. */
 void dns_free(struct dns *dns);
 
@@ -128,22 +128,22 @@ struct dns_query *dns_query(struct dns *dns, const char *name,
 void dns_cancel(struct dns_query *q);
 
 /*
- * The stub's records. A name with no record at all does not exist
+ * The table's records. A name with no record at all does not exist
  * (NXDOMAIN); a name with records, but none of the asked type, is NODATA.
  * A CNAME is followed for other types as a recursive resolver would (a loop
- * gives NODATA). dns_stub_timeout() makes queries for the name of any type
- * not added time out (TEMPFAIL "timeout"); dns_stub_servfail() makes every
+ * gives NODATA). dns_table_timeout() makes queries for the name of any type
+ * not added time out (TEMPFAIL "timeout"); dns_table_servfail() makes every
  * query for the name answer SERVFAIL.
  */
-void dns_stub_add(struct dns *stub, const char *name, enum dns_type type,
+void dns_table_add(struct dns *table, const char *name, enum dns_type type,
     const void *data, size_t len);
 /* Parses text: "1.2.3.4", "2001:db8::1", a target name, or TXT text. */
-int dns_stub_add_text(struct dns *stub, const char *name, enum dns_type type,
+int dns_table_add_text(struct dns *table, const char *name, enum dns_type type,
     const char *value);
-void dns_stub_add_mx(struct dns *stub, const char *name, uint16_t pref,
+void dns_table_add_mx(struct dns *table, const char *name, uint16_t pref,
     const char *exchange);
-void dns_stub_timeout(struct dns *stub, const char *name);
-void dns_stub_servfail(struct dns *stub, const char *name);
+void dns_table_timeout(struct dns *table, const char *name);
+void dns_table_servfail(struct dns *table, const char *name);
 /*
  * Loads zone-file-like lines, one record each: "NAME TYPE VALUE" where TYPE
  * is A AAAA CNAME PTR MX TXT (MX value "PREF EXCHANGE"; TXT value one or more
@@ -152,8 +152,8 @@ void dns_stub_servfail(struct dns *stub, const char *name);
  * lines starting with ';' or '#' are comments. Returns 0, or -(line number)
  * of the first bad line.
  */
-int dns_stub_load(struct dns *stub, const char *text, size_t len);
-/* How many queries the stub has been asked (tests count lookups). */
-unsigned long dns_stub_queries(const struct dns *stub);
+int dns_table_load(struct dns *table, const char *text, size_t len);
+/* How many queries the table has been asked (tests count lookups). */
+unsigned long dns_table_queries(const struct dns *table);
 
 #endif

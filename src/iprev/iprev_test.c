@@ -1,5 +1,5 @@
 /*
- * Tests for iprev over the stub resolver: every result class, the PTR
+ * Tests for iprev over the table resolver: every result class, the PTR
  * walk limits, CNAMEs on both sides, address forms, and the text helpers.
  */
 #include <setjmp.h>
@@ -82,15 +82,15 @@ setup(void **state)
 	int i;
 
 	f->base = event_base_new();
-	f->dns = dns_new_stub(f->base);
-	assert_int_equal(dns_stub_load(f->dns, zone, sizeof(zone) - 1), 0);
+	f->dns = dns_new_table(f->base);
+	assert_int_equal(dns_table_load(f->dns, zone, sizeof(zone) - 1), 0);
 	/* 192.0.2.40: eleven names, only the eleventh maps back. */
 	for (i = 1; i <= 11; i++)
 		n += (size_t)snprintf(many + n, 4096 - n,
 		    "40.2.0.192.in-addr.arpa PTR n%d.example.test\n"
 		    "n%d.example.test A %s\n", i, i,
 		    i == 11 ? "192.0.2.40" : "192.0.2.1");
-	assert_int_equal(dns_stub_load(f->dns, many, n), 0);
+	assert_int_equal(dns_table_load(f->dns, many, n), 0);
 	free(many);
 	*state = f;
 	return 0;
@@ -233,12 +233,12 @@ static void
 test_ptr_limit(void **state)
 {
 	struct fix *f = *state;
-	unsigned long before = dns_stub_queries(f->dns);
+	unsigned long before = dns_table_queries(f->dns);
 	struct got g;
 
 	check(f, "192.0.2.40", &g);
 	assert_int_equal(g.r.status, IPREV_FAIL);
-	assert_int_equal(dns_stub_queries(f->dns) - before,
+	assert_int_equal(dns_table_queries(f->dns) - before,
 	    1 + IPREV_PTR_MAX);
 }
 
@@ -264,12 +264,12 @@ test_cancel(void **state)
 	assert_non_null(ip);
 	iprev_cancel(ip);
 	event_base_loop(f->base, 0);
-	/* With the forward lookups out: the stub answers the PTR query in
+	/* With the forward lookups out: the table answers the PTR query in
 	 * the first loop round and the A queries it starts in the next. */
 	ip = iprev_start(f->dns, (struct sockaddr *)&ss, on_never, NULL);
-	before = dns_stub_queries(f->dns);
+	before = dns_table_queries(f->dns);
 	event_base_loop(f->base, EVLOOP_ONCE);
-	assert_int_equal(dns_stub_queries(f->dns) - before, 3);
+	assert_int_equal(dns_table_queries(f->dns) - before, 3);
 	iprev_cancel(ip);
 	event_base_loop(f->base, 0);
 	iprev_cancel(NULL);

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the whole evaluator. The input is zone text for the
- * stub resolver (dns_stub_load: "NAME TYPE VALUE" lines); checks run for
+ * table resolver (dns_table_load: "NAME TYPE VALUE" lines); checks run for
  * a.test from an IPv4 and an IPv6 client, with a tight void limit and the
  * explanation on. Checks: each callback comes exactly once, with a result
  * in range and counters within the RFC 7208 4.6.4 limits.
@@ -39,12 +39,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sockaddr_in s4 = { .sin_family = AF_INET };
 	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
 	struct event_base *base = event_base_new();
-	struct dns *dns = dns_new_stub(base);
+	struct dns *dns = dns_new_table(base);
 	struct spf *spf;
 	struct run r[3] = { 0 };
 	int i;
 
-	dns_stub_load(dns, (const char *)data, size);
+	dns_table_load(dns, (const char *)data, size);
 	spf = spf_new(base, dns, &opt);
 	inet_pton(AF_INET, "192.0.2.1", &s4.sin_addr);
 	inet_pton(AF_INET6, "2001:db8:4::1", &s6.sin6_addr);

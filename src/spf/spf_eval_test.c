@@ -1,6 +1,6 @@
 /*
  * Unit tables for the evaluator: one row per mechanism behaviour, run
- * against the stub resolver (no network), plus the contract: callback from
+ * against the table resolver (no network), plus the contract: callback from
  * the loop only, cancel, the cache, many checks in flight.
  */
 #include <setjmp.h>
@@ -112,8 +112,8 @@ setup(const struct spf_options *opt)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	f->base = event_base_new();
-	f->dns = dns_new_stub(f->base);
-	assert_int_equal(dns_stub_load(f->dns, zone, sizeof(zone) - 1), 0);
+	f->dns = dns_new_table(f->base);
+	assert_int_equal(dns_table_load(f->dns, zone, sizeof(zone) - 1), 0);
 	f->spf = spf_new(f->base, f->dns, opt);
 	return f;
 }
@@ -275,7 +275,7 @@ test_identity(void **state)
 	assert_int_equal(r.out.result, SPF_PASS);
 	assert_string_equal(r.out.domain, "example.com");
 	/* malformed domains: none, without any query */
-	before = dns_stub_queries(f->dns);
+	before = dns_table_queries(f->dns);
 	snprintf(longlabel, sizeof(longlabel), "a@%064d.example.com", 0);
 	check(f, "192.0.2.7", longlabel, NULL, &r);
 	assert_int_equal(r.out.result, SPF_NONE);
@@ -287,7 +287,7 @@ test_identity(void **state)
 	assert_int_equal(r.out.result, SPF_NONE);
 	check(f, "192.0.2.7", NULL, NULL, &r);
 	assert_int_equal(r.out.result, SPF_NONE);
-	assert_int_equal(dns_stub_queries(f->dns), before);
+	assert_int_equal(dns_table_queries(f->dns), before);
 	/* the void limit is configurable: 3 voids are fine with 5 */
 	check(f, "192.0.2.1", "a@void.example.com", NULL, &r);
 	assert_int_equal(r.out.result, SPF_PASS);
@@ -307,10 +307,10 @@ test_cache(void **state)
 
 	(void)state;
 	check(f, "192.0.2.1", "a@inc.example.com", NULL, &r);
-	q = dns_stub_queries(f->dns);
+	q = dns_table_queries(f->dns);
 	check(f, "192.0.2.1", "a@inc.example.com", NULL, &r);
 	assert_int_equal(r.out.result, SPF_PASS);
-	assert_int_equal(dns_stub_queries(f->dns), q);
+	assert_int_equal(dns_table_queries(f->dns), q);
 	spf_cache_stats(f->spf, &st);
 	assert_int_equal(st.entries, 2);
 	assert_int_equal(st.hits, 2);
@@ -320,7 +320,7 @@ test_cache(void **state)
 	check(f, "203.0.113.5", "a@ptr.example.com", NULL, &r);
 	check(f, "2001:db8:4::5", "a@exists.example.com", NULL, &r);
 	check(f, "198.51.100.9", "a@a.example.com", NULL, &r);
-	q = dns_stub_queries(f->dns);
+	q = dns_table_queries(f->dns);
 	check(f, "203.0.113.5", "a@mx.example.com", NULL, &r);
 	assert_int_equal(r.out.result, SPF_PASS);
 	check(f, "203.0.113.5", "a@ptr.example.com", NULL, &r);
@@ -329,7 +329,7 @@ test_cache(void **state)
 	assert_int_equal(r.out.result, SPF_PASS);
 	check(f, "198.51.100.9", "a@a.example.com", NULL, &r);
 	assert_int_equal(r.out.result, SPF_PASS);
-	assert_int_equal(dns_stub_queries(f->dns), q);
+	assert_int_equal(dns_table_queries(f->dns), q);
 	teardown(f);
 }
 

@@ -1,9 +1,9 @@
 /*
  * Conformance: the openspf YAML suites (../shared/conformance/spf/, kept
- * unmodified) through the stub resolver, following
+ * unmodified) through the table resolver, following
  * ../shared/conformance/README.md 1.2. tests/spf/yml2zone.py turns each
  * .yml into simple lines (python3-yaml); this driver loads every scenario's
- * zone into a fresh stub, runs each test through spf_check_start() and
+ * zone into a fresh table, runs each test through spf_check_start() and
  * compares the result and the explanation (default explanation "DEFAULT").
  */
 #include <setjmp.h>
@@ -249,23 +249,23 @@ run_suite(const char *file, bool exceptions, bool copy,
 			if (base)
 				event_base_free(base);
 			base = event_base_new();
-			dns = dns_new_stub(base);
+			dns = dns_new_table(base);
 			spf = spf_new(base, dns, &opt);
 			break;
 		case 'N':
 			/* The name exists, with a type-99 (SPF) placeholder
 			 * that an RFC 7208 checker never asks for. */
 			unhex(field(line, 1), name, sizeof(name));
-			dns_stub_add(dns, name, (enum dns_type)99, "", 0);
+			dns_table_add(dns, name, (enum dns_type)99, "", 0);
 			break;
 		case 'O':
 			unhex(field(line, 1), name, sizeof(name));
-			dns_stub_timeout(dns, name);
+			dns_table_timeout(dns, name);
 			break;
 		case 'M':
 			unhex(field(line, 1), name, sizeof(name));
 			unhex(field(line, 3), val, LINE_MAX_);
-			dns_stub_add_mx(dns, name,
+			dns_table_add_mx(dns, name,
 			    (uint16_t)atoi(field(line, 2)), val);
 			break;
 		case 'R': {
@@ -277,9 +277,9 @@ run_suite(const char *file, bool exceptions, bool copy,
 			unhex(field(line, 1), name, sizeof(name));
 			n = unhex(field(line, 3), val, LINE_MAX_);
 			if (t == DNS_T_TXT)
-				dns_stub_add(dns, name, t, val, n);
+				dns_table_add(dns, name, t, val, n);
 			else
-				dns_stub_add_text(dns, name, t, val);
+				dns_table_add_text(dns, name, t, val);
 			break;
 		}
 		case 'T':

@@ -1,5 +1,5 @@
 /*
- * Tests for the stub resolver and the dispatch in dns.c: what SPF, DKIM and
+ * Tests for the table resolver and the dispatch in dns.c: what SPF, DKIM and
  * iprev tests rely on when they fake DNS.
  */
 #include <setjmp.h>
@@ -54,7 +54,7 @@ setup(void **state)
 	struct fix *f = calloc(1, sizeof(*f));
 
 	f->base = event_base_new();
-	f->dns = dns_new_stub(f->base);
+	f->dns = dns_new_table(f->base);
 	*state = f;
 	return 0;
 }
@@ -90,11 +90,11 @@ test_a_aaaa(void **state)
 		[15] = 1 };
 	struct got g;
 
-	assert_int_equal(dns_stub_add_text(f->dns, "mx.example.test",
+	assert_int_equal(dns_table_add_text(f->dns, "mx.example.test",
 	    DNS_T_A, "192.0.2.1"), 0);
-	assert_int_equal(dns_stub_add_text(f->dns, "mx.example.test",
+	assert_int_equal(dns_table_add_text(f->dns, "mx.example.test",
 	    DNS_T_AAAA, "2001:db8::1"), 0);
-	assert_int_equal(dns_stub_add_text(f->dns, "bad.test", DNS_T_A,
+	assert_int_equal(dns_table_add_text(f->dns, "bad.test", DNS_T_A,
 	    "192.0.2.300"), ERR_SYNTAX);
 	ask(f, "mx.example.test", DNS_T_A, &g);
 	assert_int_equal(g.status, DNS_OK);
@@ -105,7 +105,7 @@ test_a_aaaa(void **state)
 	assert_int_equal(g.status, DNS_OK);
 	assert_int_equal(g.len[0], 16);
 	assert_memory_equal(g.data[0], v6, 16);
-	assert_int_equal(dns_stub_queries(f->dns), 2);
+	assert_int_equal(dns_table_queries(f->dns), 2);
 }
 
 static void
@@ -114,7 +114,7 @@ test_nxdomain_nodata(void **state)
 	struct fix *f = *state;
 	struct got g;
 
-	dns_stub_add_text(f->dns, "a.test", DNS_T_A, "192.0.2.1");
+	dns_table_add_text(f->dns, "a.test", DNS_T_A, "192.0.2.1");
 	ask(f, "b.test", DNS_T_A, &g);
 	assert_int_equal(g.status, DNS_NXDOMAIN);
 	assert_int_equal(g.count, 0);
@@ -129,12 +129,12 @@ test_cname(void **state)
 	struct fix *f = *state;
 	struct got g;
 
-	dns_stub_add_text(f->dns, "alias.test", DNS_T_CNAME, "mid.test.");
-	dns_stub_add_text(f->dns, "mid.test", DNS_T_CNAME, "Target.test");
-	dns_stub_add_text(f->dns, "target.test", DNS_T_A, "192.0.2.7");
-	dns_stub_add_text(f->dns, "loop1.test", DNS_T_CNAME, "loop2.test");
-	dns_stub_add_text(f->dns, "loop2.test", DNS_T_CNAME, "loop1.test");
-	dns_stub_add_text(f->dns, "dangling.test", DNS_T_CNAME, "gone.test");
+	dns_table_add_text(f->dns, "alias.test", DNS_T_CNAME, "mid.test.");
+	dns_table_add_text(f->dns, "mid.test", DNS_T_CNAME, "Target.test");
+	dns_table_add_text(f->dns, "target.test", DNS_T_A, "192.0.2.7");
+	dns_table_add_text(f->dns, "loop1.test", DNS_T_CNAME, "loop2.test");
+	dns_table_add_text(f->dns, "loop2.test", DNS_T_CNAME, "loop1.test");
+	dns_table_add_text(f->dns, "dangling.test", DNS_T_CNAME, "gone.test");
 
 	ask(f, "alias.test", DNS_T_A, &g);
 	assert_int_equal(g.status, DNS_OK);
@@ -157,10 +157,10 @@ test_tempfail(void **state)
 	struct fix *f = *state;
 	struct got g;
 
-	dns_stub_add_text(f->dns, "slow.test", DNS_T_TXT, "v=spf1 -all");
-	dns_stub_timeout(f->dns, "slow.test");
-	dns_stub_servfail(f->dns, "broken.test");
-	dns_stub_add_text(f->dns, "via.test", DNS_T_CNAME, "broken.test");
+	dns_table_add_text(f->dns, "slow.test", DNS_T_TXT, "v=spf1 -all");
+	dns_table_timeout(f->dns, "slow.test");
+	dns_table_servfail(f->dns, "broken.test");
+	dns_table_add_text(f->dns, "via.test", DNS_T_CNAME, "broken.test");
 
 	/* Records that were added still answer; other types time out. */
 	ask(f, "slow.test", DNS_T_TXT, &g);
@@ -182,7 +182,7 @@ test_cancel_and_free(void **state)
 	struct dns_query *q1, *q2;
 	struct got g1 = { 0 }, g2 = { 0 }, g3 = { 0 };
 
-	dns_stub_add_text(f->dns, "a.test", DNS_T_A, "192.0.2.1");
+	dns_table_add_text(f->dns, "a.test", DNS_T_A, "192.0.2.1");
 	q1 = dns_query(f->dns, "a.test", DNS_T_A, on_answer, &g1);
 	q2 = dns_query(f->dns, "a.test", DNS_T_A, on_answer, &g2);
 	assert_non_null(q1);
@@ -231,7 +231,7 @@ test_bad_names(void **state)
 	event_base_loop(f->base, 0);
 	assert_int_equal(g.calls, 2);
 	assert_int_equal(g.status, DNS_NXDOMAIN);
-	assert_int_equal(dns_stub_queries(f->dns), 2);
+	assert_int_equal(dns_table_queries(f->dns), 2);
 	/* A label of 63 octets is fine, 64 is not. */
 	assert_non_null(dns_query(f->dns,
 	    "x2345678901234567890123456789012345678901234567890123456789012"
@@ -245,11 +245,11 @@ test_mx(void **state)
 	struct fix *f = *state;
 	struct got g;
 
-	dns_stub_add_mx(f->dns, "example.test", 10, "MX1.example.test.");
-	assert_int_equal(dns_stub_add_text(f->dns, "example.test", DNS_T_MX,
+	dns_table_add_mx(f->dns, "example.test", 10, "MX1.example.test.");
+	assert_int_equal(dns_table_add_text(f->dns, "example.test", DNS_T_MX,
 	    "20 mx2.example.test"), 0);
-	dns_stub_add_mx(f->dns, "null.test", 0, "."); /* RFC 7505 */
-	assert_int_equal(dns_stub_add_text(f->dns, "x.test", DNS_T_MX,
+	dns_table_add_mx(f->dns, "null.test", 0, "."); /* RFC 7505 */
+	assert_int_equal(dns_table_add_text(f->dns, "x.test", DNS_T_MX,
 	    "mx.test"), ERR_SYNTAX);
 	ask(f, "example.test", DNS_T_MX, &g);
 	assert_int_equal(g.count, 2);
@@ -283,7 +283,7 @@ test_load(void **state)
 	    "broken.test servfail";
 	struct got g;
 
-	assert_int_equal(dns_stub_load(f->dns, zone, sizeof(zone) - 1), 0);
+	assert_int_equal(dns_table_load(f->dns, zone, sizeof(zone) - 1), 0);
 	ask(f, "example.test", DNS_T_TXT, &g);
 	assert_int_equal(g.status, DNS_OK);
 	assert_string_equal(g.data[0], "v=spf1 ip4:192.0.2.0/24-all");
@@ -331,7 +331,7 @@ test_load_errors(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_int_equal(dns_stub_load(f->dns, cases[i].text,
+		assert_int_equal(dns_table_load(f->dns, cases[i].text,
 		    strlen(cases[i].text)), cases[i].rc);
 }
 
@@ -344,7 +344,7 @@ test_load_bounded(void **state)
 	struct got g;
 
 	memcpy(buf, "z.test A 192.0.2.9", 18);
-	assert_int_equal(dns_stub_load(f->dns, buf, 18), 0);
+	assert_int_equal(dns_table_load(f->dns, buf, 18), 0);
 	free(buf);
 	ask(f, "z.test", DNS_T_A, &g);
 	assert_int_equal(g.status, DNS_OK);

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the stub's zone-text loader (dns_stub_load), which
+ * libFuzzer target for the table's zone-text loader (dns_table_load), which
  * tests feed with data files: it must read only len bytes, stop at the first
  * bad line, and keep only records that parse.
  */
@@ -15,7 +15,7 @@ int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	static struct event_base *base;
-	struct dns *stub;
+	struct dns *table;
 	char *copy;
 	int rc;
 
@@ -24,11 +24,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	/* An exact-size copy, so ASan sees a read past the end. */
 	copy = malloc(size ? size : 1);
 	memcpy(copy, data, size);
-	stub = dns_new_stub(base);
-	rc = dns_stub_load(stub, copy, size);
+	table = dns_new_table(base);
+	rc = dns_table_load(table, copy, size);
 	if (rc > 0)
 		abort();
 	free(copy);
-	dns_free(stub);
+	dns_free(table);
 	return 0;
 }

@@ -1,5 +1,8 @@
 /*
- * dns_stub.c: a resolver that answers from records a test puts in.
+ * dns_table.c: a resolver that answers from an in-memory table of records
+ * (put in with dns_table_add*() or loaded from zone text): the conformance
+ * suites' zonedata (the resolver DESIGN.md has them run through), unit
+ * tests, fuzzing, and `mxgate dkim --keys FILE`.
  *
  * Answers are computed when they are delivered, from a zero timeout set by
  * dns_query(), so callers see the same order of events as with a real
@@ -18,53 +21,53 @@
 #include "base/span.h"
 
 /* A chain of aliases longer than this is treated as a loop (no data). */
-#define STUB_CNAME_MAX 16
+#define TABLE_CNAME_MAX 16
 /* RFC 1035 3.3.14: the rdata length field bounds one TXT record. */
-#define STUB_TXT_MAX 65535
-#define STUB_TTL 3600
+#define TABLE_TXT_MAX 65535
+#define TABLE_TTL 3600
 
-struct stub_rr {
+struct table_rr {
 	enum dns_type type;
 	uint16_t pref;
 	size_t len;
 	unsigned char *data; /* NUL-terminated, len excludes the NUL */
 };
 
-struct stub_name {
+struct table_name {
 	char *name;
 	bool timeout, servfail;
-	struct stub_rr *rr;
+	struct table_rr *rr;
 	size_t count, cap;
 };
 
-struct stub {
+struct table {
 	struct dns dns;
-	struct stub_name *names;
+	struct table_name *names;
 	size_t count, cap;
 	unsigned long queries;
-	struct stub_query *pending;
+	struct table_query *pending;
 };
 
-struct stub_query {
+struct table_query {
 	struct dns_query q;
-	struct stub_query *prev, *next;
+	struct table_query *prev, *next;
 	struct event *ev;
 	enum dns_type type;
 	char name[DNS_NAME_MAX + 1];
 };
 
-static const struct dns_ops stub_ops;
+static const struct dns_ops table_ops;
 
-static struct stub *
-stub_of(struct dns *dns)
+static struct table *
+table_of(struct dns *dns)
 {
-	if (dns->ops != &stub_ops)
+	if (dns->ops != &table_ops)
 		return NULL;
-	return (struct stub *)dns;
+	return (struct table *)dns;
 }
 
-static struct stub_name *
-stub_find(struct stub *s, const char *name)
+static struct table_name *
+table_find(struct table *s, const char *name)
 {
 	size_t i;
 
@@ -75,15 +78,15 @@ stub_find(struct stub *s, const char *name)
 }
 
 /* The entry for a name, made when missing; NULL for a name not valid. */
-static struct stub_name *
-stub_entry(struct stub *s, const char *name)
+static struct table_name *
+table_entry(struct table *s, const char *name)
 {
 	char norm[DNS_NAME_MAX + 1];
-	struct stub_name *e;
+	struct table_name *e;
 
 	if (dns_name_norm(name, strlen(name), norm, false) < 0)
 		return NULL;
-	if ((e = stub_find(s, norm)) != NULL)
+	if ((e = table_find(s, norm)) != NULL)
 		return e;
 	if (s->count == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 16;
@@ -96,10 +99,10 @@ stub_entry(struct stub *s, const char *name)
 }
 
 static void
-stub_put(struct stub_name *e, enum dns_type type, uint16_t pref,
+table_put(struct table_name *e, enum dns_type type, uint16_t pref,
     const void *data, size_t len)
 {
-	struct stub_rr *rr;
+	struct table_rr *rr;
 
 	if (e->count == e->cap) {
 		e->cap = e->cap ? e->cap * 2 : 4;
@@ -117,7 +120,7 @@ stub_put(struct stub_name *e, enum dns_type type, uint16_t pref,
 
 /* Adds a record whose data is a host name (PTR, CNAME, MX). */
 static int
-stub_put_name(struct stub_name *e, enum dns_type type, uint16_t pref,
+table_put_name(struct table_name *e, enum dns_type type, uint16_t pref,
     const char *target, size_t len)
 {
 	char norm[DNS_NAME_MAX + 1];
@@ -127,31 +130,31 @@ stub_put_name(struct stub_name *e, enum dns_type type, uint16_t pref,
 	n = dns_name_norm(target, len, norm, type == DNS_T_MX);
 	if (n < 0)
 		return ERR_SYNTAX;
-	stub_put(e, type, pref, norm, (size_t)n);
+	table_put(e, type, pref, norm, (size_t)n);
 	return 0;
 }
 
 void
-dns_stub_add(struct dns *dns, const char *name, enum dns_type type,
+dns_table_add(struct dns *dns, const char *name, enum dns_type type,
     const void *data, size_t len)
 {
-	struct stub *s = stub_of(dns);
-	struct stub_name *e;
+	struct table *s = table_of(dns);
+	struct table_name *e;
 
 	/* A name no query can reach is not worth keeping. */
-	if (s == NULL || (e = stub_entry(s, name)) == NULL)
+	if (s == NULL || (e = table_entry(s, name)) == NULL)
 		return;
 	if (type == DNS_T_PTR || type == DNS_T_CNAME || type == DNS_T_MX)
-		stub_put_name(e, type, 0, data, len);
+		table_put_name(e, type, 0, data, len);
 	else
-		stub_put(e, type, 0, data, len);
+		table_put(e, type, 0, data, len);
 }
 
 static int
-stub_add_value(struct stub *s, const char *name, enum dns_type type,
+table_add_value(struct table *s, const char *name, enum dns_type type,
     const char *v, size_t len)
 {
-	struct stub_name *e = stub_entry(s, name);
+	struct table_name *e = table_entry(s, name);
 	unsigned char addr[16];
 	char tmp[INET6_ADDRSTRLEN];
 	unsigned long long pref;
@@ -170,75 +173,75 @@ stub_add_value(struct stub *s, const char *name, enum dns_type type,
 		if (inet_pton(type == DNS_T_A ? AF_INET : AF_INET6, tmp,
 		    addr) != 1)
 			return ERR_SYNTAX;
-		stub_put(e, type, 0, addr, type == DNS_T_A ? 4 : 16);
+		table_put(e, type, 0, addr, type == DNS_T_A ? 4 : 16);
 		return 0;
 	case DNS_T_PTR:
 	case DNS_T_CNAME:
-		return stub_put_name(e, type, 0, v, len);
+		return table_put_name(e, type, 0, v, len);
 	case DNS_T_MX:
 		for (i = 0; i < len && v[i] != ' ' && v[i] != '\t'; i++)
 			;
 		if (!span_to_u64(span_make(v, i), 65535, &pref))
 			return ERR_SYNTAX;
 		sp = span_trim(span_make(v + i, len - i));
-		return stub_put_name(e, type, (uint16_t)pref, sp.p, sp.len);
+		return table_put_name(e, type, (uint16_t)pref, sp.p, sp.len);
 	case DNS_T_TXT:
-		if (len > STUB_TXT_MAX)
+		if (len > TABLE_TXT_MAX)
 			return ERR_SYNTAX;
-		stub_put(e, type, 0, v, len);
+		table_put(e, type, 0, v, len);
 		return 0;
 	}
 	return ERR_SYNTAX;
 }
 
 int
-dns_stub_add_text(struct dns *dns, const char *name, enum dns_type type,
+dns_table_add_text(struct dns *dns, const char *name, enum dns_type type,
     const char *value)
 {
-	struct stub *s = stub_of(dns);
+	struct table *s = table_of(dns);
 
 	if (s == NULL)
 		return ERR_BADSTATE;
-	return stub_add_value(s, name, type, value, strlen(value));
+	return table_add_value(s, name, type, value, strlen(value));
 }
 
 void
-dns_stub_add_mx(struct dns *dns, const char *name, uint16_t pref,
+dns_table_add_mx(struct dns *dns, const char *name, uint16_t pref,
     const char *exchange)
 {
-	struct stub *s = stub_of(dns);
-	struct stub_name *e;
+	struct table *s = table_of(dns);
+	struct table_name *e;
 
-	if (s != NULL && (e = stub_entry(s, name)) != NULL)
-		stub_put_name(e, DNS_T_MX, pref, exchange, strlen(exchange));
+	if (s != NULL && (e = table_entry(s, name)) != NULL)
+		table_put_name(e, DNS_T_MX, pref, exchange, strlen(exchange));
 }
 
 void
-dns_stub_timeout(struct dns *dns, const char *name)
+dns_table_timeout(struct dns *dns, const char *name)
 {
-	struct stub *s = stub_of(dns);
-	struct stub_name *e;
+	struct table *s = table_of(dns);
+	struct table_name *e;
 
-	if (s != NULL && (e = stub_entry(s, name)) != NULL)
+	if (s != NULL && (e = table_entry(s, name)) != NULL)
 		e->timeout = true;
 }
 
 void
-dns_stub_servfail(struct dns *dns, const char *name)
+dns_table_servfail(struct dns *dns, const char *name)
 {
-	struct stub *s = stub_of(dns);
-	struct stub_name *e;
+	struct table *s = table_of(dns);
+	struct table_name *e;
 
-	if (s != NULL && (e = stub_entry(s, name)) != NULL)
+	if (s != NULL && (e = table_entry(s, name)) != NULL)
 		e->servfail = true;
 }
 
 unsigned long
-dns_stub_queries(const struct dns *dns)
+dns_table_queries(const struct dns *dns)
 {
-	if (dns->ops != &stub_ops)
+	if (dns->ops != &table_ops)
 		return 0;
-	return ((const struct stub *)dns)->queries;
+	return ((const struct table *)dns)->queries;
 }
 
 /*
@@ -270,7 +273,7 @@ zone_rest(struct zcur *c)
 }
 
 /*
- * Joins "quoted" "strings" into out (STUB_TXT_MAX bytes), with the zone
+ * Joins "quoted" "strings" into out (TABLE_TXT_MAX bytes), with the zone
  * file escapes \X and \DDD. Unquoted text is taken as one string.
  */
 static int
@@ -281,7 +284,7 @@ zone_txt(struct span v, char *out, size_t *outlen)
 	if (v.len == 0)
 		return -1;
 	if (v.p[0] != '"') {
-		if (v.len > STUB_TXT_MAX)
+		if (v.len > TABLE_TXT_MAX)
 			return -1;
 		memcpy(out, v.p, v.len);
 		*outlen = v.len;
@@ -318,7 +321,7 @@ zone_txt(struct span v, char *out, size_t *outlen)
 					c = (unsigned char)v.p[i++];
 				}
 			}
-			if (n == STUB_TXT_MAX)
+			if (n == TABLE_TXT_MAX)
 				return -1;
 			out[n++] = (char)c;
 		}
@@ -349,7 +352,7 @@ zone_type(struct span t, enum dns_type *type)
 }
 
 static int
-zone_line(struct stub *s, struct span line, char *txt)
+zone_line(struct table *s, struct span line, char *txt)
 {
 	struct zcur c = { line.p, line.len, 0 };
 	char name[DNS_NAME_MAX + 2];
@@ -379,9 +382,9 @@ zone_line(struct stub *s, struct span line, char *txt)
 	v = zone_rest(&c);
 	if (span_eq_nocase_cstr(tok, "TIMEOUT") ||
 	    span_eq_nocase_cstr(tok, "SERVFAIL")) {
-		struct stub_name *e;
+		struct table_name *e;
 
-		if (v.len != 0 || (e = stub_entry(s, name)) == NULL)
+		if (v.len != 0 || (e = table_entry(s, name)) == NULL)
 			return -1;
 		if (span_eq_nocase_cstr(tok, "TIMEOUT"))
 			e->timeout = true;
@@ -394,7 +397,7 @@ zone_line(struct stub *s, struct span line, char *txt)
 	if (type == DNS_T_TXT) {
 		if (zone_txt(v, txt, &n) < 0)
 			return -1;
-		return stub_add_value(s, name, type, txt, n);
+		return table_add_value(s, name, type, txt, n);
 	}
 	/* Every other value is one token, or "PREF EXCHANGE" for MX. */
 	c.off = (size_t)(v.p - line.p);
@@ -404,21 +407,21 @@ zone_line(struct stub *s, struct span line, char *txt)
 		tok = zone_token(&c);
 	if (zone_rest(&c).len != 0)
 		return -1;
-	return stub_add_value(s, name, type, v.p,
+	return table_add_value(s, name, type, v.p,
 	    (size_t)(tok.p + tok.len - v.p));
 }
 
 int
-dns_stub_load(struct dns *dns, const char *text, size_t len)
+dns_table_load(struct dns *dns, const char *text, size_t len)
 {
-	struct stub *s = stub_of(dns);
+	struct table *s = table_of(dns);
 	size_t off = 0, end;
 	int lineno = 0, rc = 0;
 	char *txt;
 
 	if (s == NULL)
 		return ERR_BADSTATE;
-	txt = xmalloc(STUB_TXT_MAX);
+	txt = xmalloc(TABLE_TXT_MAX);
 	while (off < len && rc == 0) {
 		struct span line;
 
@@ -444,16 +447,16 @@ dns_stub_load(struct dns *dns, const char *text, size_t len)
  * the target's when the name is an alias.
  */
 static void
-stub_answer(struct stub *s, const char *name, enum dns_type type,
+table_answer(struct table *s, const char *name, enum dns_type type,
     struct dns_answer *a, struct dns_rr **rrs)
 {
-	struct stub_name *e = stub_find(s, name);
+	struct table_name *e = table_find(s, name);
 	size_t i, n, hops = 0;
 
 	memset(a, 0, sizeof(*a));
 	a->security = DNS_INSECURE;
 	for (;;) {
-		const struct stub_name *alias = NULL;
+		const struct table_name *alias = NULL;
 
 		if (e == NULL) {
 			a->status = DNS_NXDOMAIN;
@@ -477,20 +480,20 @@ stub_answer(struct stub *s, const char *name, enum dns_type type,
 			a->why = e->timeout ? "timeout" : NULL;
 			return;
 		}
-		if (++hops > STUB_CNAME_MAX) {
+		if (++hops > TABLE_CNAME_MAX) {
 			a->status = DNS_NODATA;
 			return;
 		}
 		for (i = 0; e->rr[i].type != DNS_T_CNAME; i++)
 			;
-		e = stub_find(s, (const char *)e->rr[i].data);
+		e = table_find(s, (const char *)e->rr[i].data);
 	}
 	*rrs = xcalloc(n, sizeof(**rrs));
 	for (i = n = 0; i < e->count; i++) {
 		if (e->rr[i].type != type)
 			continue;
 		(*rrs)[n].type = type;
-		(*rrs)[n].ttl = STUB_TTL;
+		(*rrs)[n].ttl = TABLE_TTL;
 		(*rrs)[n].pref = e->rr[i].pref;
 		(*rrs)[n].len = e->rr[i].len;
 		(*rrs)[n].data = e->rr[i].data;
@@ -502,7 +505,7 @@ stub_answer(struct stub *s, const char *name, enum dns_type type,
 }
 
 static void
-stub_unlink(struct stub *s, struct stub_query *q)
+table_unlink(struct table *s, struct table_query *q)
 {
 	if (q->prev != NULL)
 		q->prev->next = q->next;
@@ -514,28 +517,28 @@ stub_unlink(struct stub *s, struct stub_query *q)
 }
 
 static void
-stub_deliver(evutil_socket_t fd, short what, void *arg)
+table_deliver(evutil_socket_t fd, short what, void *arg)
 {
-	struct stub_query *q = arg;
-	struct stub *s = (struct stub *)q->q.dns;
+	struct table_query *q = arg;
+	struct table *s = (struct table *)q->q.dns;
 	struct dns_rr *rrs = NULL;
 	struct dns_answer a;
 
 	(void)fd;
 	(void)what;
-	stub_unlink(s, q);
-	stub_answer(s, q->name, q->type, &a, &rrs);
+	table_unlink(s, q);
+	table_answer(s, q->name, q->type, &a, &rrs);
 	q->q.cb(q->q.arg, &a);
 	free(rrs);
 	free(q);
 }
 
 static struct dns_query *
-stub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
+table_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
     void *arg)
 {
-	struct stub *s = (struct stub *)dns;
-	struct stub_query *q = xcalloc(1, sizeof(*q));
+	struct table *s = (struct table *)dns;
+	struct table_query *q = xcalloc(1, sizeof(*q));
 	static const struct timeval zero = { 0, 0 };
 
 	q->q.dns = dns;
@@ -546,7 +549,7 @@ stub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
 	/* A zero timeout, not event_active(): answers to queries started
 	 * from a callback come in the next loop round, one "round trip"
 	 * per round, so a test can act between two of them. */
-	q->ev = evtimer_new(dns->base, stub_deliver, q);
+	q->ev = evtimer_new(dns->base, table_deliver, q);
 	if (q->ev == NULL)
 		fatal("dns: evtimer_new failed");
 	q->next = s->pending;
@@ -559,22 +562,22 @@ stub_query(struct dns *dns, const char *name, enum dns_type type, dns_cb *cb,
 }
 
 static void
-stub_cancel(struct dns_query *dq)
+table_cancel(struct dns_query *dq)
 {
-	struct stub_query *q = (struct stub_query *)dq;
+	struct table_query *q = (struct table_query *)dq;
 
-	stub_unlink((struct stub *)dq->dns, q);
+	table_unlink((struct table *)dq->dns, q);
 	free(q);
 }
 
 static void
-stub_free(struct dns *dns)
+table_free(struct dns *dns)
 {
-	struct stub *s = (struct stub *)dns;
+	struct table *s = (struct table *)dns;
 	size_t i, j;
 
 	while (s->pending != NULL)
-		stub_cancel(&s->pending->q);
+		table_cancel(&s->pending->q);
 	for (i = 0; i < s->count; i++) {
 		for (j = 0; j < s->names[i].count; j++)
 			free(s->names[i].rr[j].data);
@@ -585,18 +588,18 @@ stub_free(struct dns *dns)
 	free(s);
 }
 
-static const struct dns_ops stub_ops = {
-	.query = stub_query,
-	.cancel = stub_cancel,
-	.free = stub_free,
+static const struct dns_ops table_ops = {
+	.query = table_query,
+	.cancel = table_cancel,
+	.free = table_free,
 };
 
 struct dns *
-dns_new_stub(struct event_base *base)
+dns_new_table(struct event_base *base)
 {
-	struct stub *s = xcalloc(1, sizeof(*s));
+	struct table *s = xcalloc(1, sizeof(*s));
 
-	s->dns.ops = &stub_ops;
+	s->dns.ops = &table_ops;
 	s->dns.base = base;
 	return &s->dns;
 }
