@@ -188,10 +188,14 @@ mkdir_p(char *path)
 	return 0;
 }
 
+/*
+ * tmp/ last: a crash between the mkdirs then leaves no tmp/, and the next
+ * copy's open() in it fails and makes the rest.
+ */
 static int
 maildir_make(const char mbox[DELIVER_MBOX_MAX])
 {
-	static const char *const subs[] = { "tmp", "new", "cur" };
+	static const char *const subs[] = { "cur", "new", "tmp" };
 	char path[DELIVER_PATH_MAX];
 	size_t i;
 	int rc;
@@ -298,7 +302,10 @@ deliver_copy(struct deliver *d, struct spool_queued *q, size_t i,
 		rc = copy_err(o, errno);
 	if (close(o->fd) < 0 && rc == 0)
 		rc = copy_err(o, errno);
-	if (rc == 0 && rename(tmp, new) < 0)
+	/* No new/: a Maildir half made before this order (or a crash that
+	 * kept a later mkdir and lost an earlier one): make it whole. */
+	if (rc == 0 && rename(tmp, new) < 0 && (errno != ENOENT ||
+	    maildir_make(mbox) < 0 || rename(tmp, new) < 0))
 		rc = copy_err(o, errno);
 	if (rc < 0) {
 		unlink(tmp);

@@ -389,6 +389,36 @@ test_flush_retries_deferred_now(void **state)
 	assert_int_equal(count_files(path, NULL, 0), 1);
 }
 
+/*
+ * A Maildir that a crash left half made (the process killed between its
+ * mkdirs): the next copies make it whole instead of failing for ever.
+ */
+static void
+test_half_made_maildir_is_completed(void **state)
+{
+	static const char *const rcpts[] = { "lee@example.test",
+		"max@example.test" };
+	struct harness *h = *state;
+	static const char *const dirs[] = { "/mail", "/mail/example.test",
+		"/mail/example.test/lee", "/mail/example.test/lee/tmp",
+		"/mail/example.test/max", "/mail/example.test/max/new" };
+	char path[512];
+	size_t i;
+
+	for (i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		snprintf(path, sizeof path, "%s%s", h->dir, dirs[i]);
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+	h_start_spool(h);
+	h->deliver = deliver_new(h->base, h->spool, h->conf);
+	queue_msg(h, rcpts, 2);
+	run_until_queue(h, 0, 10);
+	assert_int_equal(mail_count(h, "lee", "new"), 1);
+	assert_int_equal(mail_count(h, "lee", "cur"), 0);
+	assert_int_equal(mail_count(h, "max", "new"), 1);
+	assert_int_equal(mail_count(h, "max", "tmp"), 0);
+}
+
 /* An unknown domain (the configuration changed) keeps the mail queued. */
 static void
 test_unknown_domain_stays_queued(void **state)
@@ -424,6 +454,8 @@ main(void)
 		    test_unknown_domain_stays_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_flush_retries_deferred_now, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_half_made_maildir_is_completed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
