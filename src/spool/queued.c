@@ -104,6 +104,28 @@ slot_read(int fd, size_t size, char *p)
 	return got;
 }
 
+/* A reader of the message queue_id in slot (spool NULL: from outside). */
+static struct spool_queued *
+queued_new(struct spool *spool, uint32_t slot, const char *queue_id)
+{
+	struct spool_queued *q = xcalloc(1, sizeof *q);
+
+	q->spool = spool;
+	q->slot = slot;
+	q->fd = -1;
+	memcpy(q->id, queue_id, strlen(queue_id) + 1);
+	return q;
+}
+
+/* The message's bytes are in q->hot. */
+static int
+queued_open_memory(struct spool_queued *q, struct spool_queued **out)
+{
+	q->map = q->hot.p;
+	q->maplen = q->hot.len;
+	return queued_finish_open(q, out);
+}
+
 int
 spool_queued_read(const char *dir, const char *queue_id,
     struct spool_queued **out)
@@ -125,16 +147,11 @@ spool_queued_read(const char *dir, const char *queue_id,
 		close(fd);
 		return ERR_IO;
 	}
-	q = xcalloc(1, sizeof *q);
-	q->fd = -1;
-	q->slot = slot;
-	memcpy(q->id, queue_id, strlen(queue_id) + 1);
+	q = queued_new(NULL, slot, queue_id);
 	buf_reserve(&q->hot, (size_t)st.st_size + 1);
 	q->hot.len = slot_read(fd, (size_t)st.st_size, q->hot.p);
 	close(fd);
-	q->map = q->hot.p;
-	q->maplen = q->hot.len;
-	return queued_finish_open(q, out);
+	return queued_open_memory(q, out);
 }
 
 int
@@ -148,16 +165,9 @@ spool_queued_open(struct spool *spool, const char *queue_id,
 
 	if (spool_id_slot(queue_id, &slot) < 0)
 		return ERR_NOTFOUND;
-	q = xcalloc(1, sizeof *q);
-	q->spool = spool;
-	q->slot = slot;
-	q->fd = -1;
-	memcpy(q->id, queue_id, strlen(queue_id) + 1);
-	if (spool_hot_take(spool, queue_id, &q->hot)) {
-		q->map = q->hot.p;
-		q->maplen = q->hot.len;
-		return queued_finish_open(q, out);
-	}
+	q = queued_new(spool, slot, queue_id);
+	if (spool_hot_take(spool, queue_id, &q->hot))
+		return queued_open_memory(q, out);
 	fd = spool_slot_open(spool, slot);
 	if (fd < 0) {
 		free(q);
